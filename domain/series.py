@@ -1,0 +1,73 @@
+"""Series: the provider's catalogue of E.164 prefixes, each in one country."""
+
+import re
+from uuid import UUID
+
+import phonenumbers
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access import Viewer
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode, Problems
+from domain.pagination import Page, PageRequest, make_page
+from models import Role, Series
+
+TYPE_NAME = "Series"
+_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
+
+
+async def create(
+    session: AsyncSession, viewer: Viewer, clock: Clock, *, name: str, prefix: str, country: str
+) -> Series:
+    """Series are the provider's catalogue: only the root's admins define them."""
+    viewer.require(Role.ADMIN)
+    if not viewer.at_root:
+        raise DomainError.one(ErrorCode.FORBIDDEN, "only the provider's admins define series")
+    problems = Problems()
+    name, prefix, country = name.strip(), prefix.strip(), country.strip().upper()
+    if not name or len(name) > 200:
+        problems.add(ErrorCode.VALIDATION, "name must be 1 to 200 characters", ["input", "name"])
+    if country not in phonenumbers.SUPPORTED_REGIONS:
+        problems.add(
+            ErrorCode.VALIDATION, f"{country!r} is not an ISO 3166-1 country", ["input", "country"]
+        )
+    if not _PREFIX.match(prefix):
+        problems.add(
+            ErrorCode.VALIDATION,
+            "prefix must be '+' and 1 to 15 digits, e.g. +6531",
+            ["input", "prefix"],
+        )
+    elif country in phonenumbers.SUPPORTED_REGIONS:
+        calling_code = str(phonenumbers.country_code_for_region(country))
+        if not prefix[1:].startswith(calling_code):
+            problems.add(
+                ErrorCode.VALIDATION,
+                f"numbers of {country} begin +{calling_code}; {prefix} does not",
+                ["input", "prefix"],
+            )
+    if not problems and await session.scalar(sa.select(Series.id).where(Series.prefix == prefix)):
+        problems.add(
+            ErrorCode.ALREADY_EXISTS, f"a series with prefix {prefix} exists", ["input", "prefix"]
+        )
+    problems.raise_if_any()
+    series = Series(name=name, prefix=prefix, country=country, created_at=clock.now())
+    session.add(series)
+    await session.flush()
+    return series
+
+
+async def find(session: AsyncSession, key: UUID) -> Series | None:
+    return (await session.scalars(sa.select(Series).where(Series.uuid == key))).one_or_none()
+
+
+async def list_all(session: AsyncSession, page: PageRequest) -> Page[Series]:
+    query = sa.select(Series)
+    if page.after is not None:
+        query = query.where(Series.prefix > str(page.after[0]))
+    rows = (await session.scalars(query.order_by(Series.prefix).limit(page.first + 1))).all()
+    return make_page(rows, page)
+
+
+async def count_all(session: AsyncSession) -> int:
+    return (await session.execute(sa.select(sa.func.count()).select_from(Series))).scalar_one()

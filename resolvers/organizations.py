@@ -1,0 +1,92 @@
+"""Queries and mutations on the organization tree."""
+
+import strawberry
+
+from domain import organizations, transactions
+from domain.errors import DomainError
+from domain.organizations import OrganizationFields
+from domain.pagination import page_request
+from resolvers.context import Context
+from schema.common import user_errors
+from schema.organizations import (
+    CreateOrganizationInput,
+    OrganizationConnection,
+    OrganizationPayload,
+    OrganizationType,
+    UpdateOrganizationInput,
+)
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type
+class OrganizationQueries:
+    @strawberry.field
+    async def organization(self, info: Info, id: strawberry.ID) -> OrganizationType | None:
+        ctx = info.context
+        async with ctx.db.read() as session:
+            org = await organizations.find_visible(session, ctx.viewer, id)
+        return OrganizationType.from_row(org) if org is not None else None
+
+    @strawberry.field(
+        description="The viewer's own organization first, then its subtree, depth first."
+    )
+    async def organizations(
+        self, info: Info, first: int | None = 100, after: str | None = None
+    ) -> OrganizationConnection:
+        ctx = info.context
+        request = page_request(first, after, ctx.settings.max_page_size)
+        async with ctx.db.read() as session:
+            page = await organizations.list_subtree(session, ctx.viewer, request)
+
+        async def count() -> int:
+            async with ctx.db.read() as session:
+                return await organizations.count_subtree(session, ctx.viewer)
+
+        return OrganizationConnection.from_page(page, count)
+
+
+@strawberry.type
+class OrganizationMutations:
+    @strawberry.mutation
+    async def create_organization(
+        self, info: Info, input: CreateOrganizationInput
+    ) -> OrganizationPayload:
+        ctx = info.context
+        fields = OrganizationFields(
+            name=input.name,
+            billing_email=input.billing_email,
+            owner_email=input.owner_email,
+            support_email=input.support_email,
+        )
+        try:
+            async with transactions.write(ctx.db) as session:
+                org = await organizations.create(
+                    session,
+                    ctx.viewer,
+                    ctx.clock,
+                    kind=input.kind,
+                    parent_id=input.parent_id,
+                    fields=fields,
+                )
+        except DomainError as error:
+            return OrganizationPayload(organization=None, user_errors=user_errors(error))
+        return OrganizationPayload(organization=OrganizationType.from_row(org), user_errors=[])
+
+    @strawberry.mutation
+    async def update_organization(
+        self, info: Info, input: UpdateOrganizationInput
+    ) -> OrganizationPayload:
+        ctx = info.context
+        fields = OrganizationFields(
+            name=input.name,
+            billing_email=input.billing_email,
+            owner_email=input.owner_email,
+            support_email=input.support_email,
+        )
+        try:
+            async with transactions.write(ctx.db) as session:
+                org = await organizations.update(session, ctx.viewer, input.id, fields)
+        except DomainError as error:
+            return OrganizationPayload(organization=None, user_errors=user_errors(error))
+        return OrganizationPayload(organization=OrganizationType.from_row(org), user_errors=[])

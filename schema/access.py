@@ -1,0 +1,26 @@
+"""Viewer and tokens."""
+
+import strawberry
+
+from schema.common import Role, UserError
+from schema.organizations import OrganizationType
+
+
+@strawberry.type
+class Viewer:
+    organization: OrganizationType
+    role: Role  # type: ignore[valid-type]
+    token_name: str
+
+
+@strawberry.input
+class CreateTokenInput:
+    name: str
+    organization_id: strawberry.ID
+    role: Role  # type: ignore[valid-type]
+
+
+@strawberry.type
+class TokenPayload:
+    token: str | None = strawberry.field(description="Shown once; only a hash is stored.")
+    user_errors: list[UserError]

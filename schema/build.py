@@ -1,0 +1,57 @@
+"""The assembled schema: every domain's queries and mutations, with limits and error policy."""
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from domain.errors import DomainError
+from resolvers.access import AccessMutations, AccessQueries
+from resolvers.organizations import OrganizationMutations, OrganizationQueries
+from resolvers.series import SeriesMutations, SeriesQueries
+from schema.extensions import ErrorPolicy, limit_extensions
+from settings import Settings
+
+log = logging.getLogger("numbra.graphql")
+
+
+@strawberry.type
+class Query(AccessQueries, OrganizationQueries, SeriesQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(AccessMutations, OrganizationMutations, SeriesMutations):
+    pass
+
+
+class NumbraSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log what went wrong unexpectedly, with the request id; never the variables."""
+        context: Any = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", "-")
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, DomainError):
+                continue
+            log.error(
+                "internal error in %s (request id %s)",
+                ".".join(str(p) for p in error.path or ()),
+                request_id,
+                exc_info=original,
+            )
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return NumbraSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            *limit_extensions(settings.max_query_depth, settings.max_aliases, settings.max_tokens),
+            ErrorPolicy,
+        ],
+    )

@@ -1,0 +1,63 @@
+"""Types every part of the API shares: Node, PageInfo, UserError, enums."""
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from domain import errors
+from domain.pagination import Page
+from models import OrganizationKind as OrganizationKindModel
+from models import Role as RoleModel
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+ErrorCode = strawberry.enum(errors.ErrorCode, name="ErrorCode")
+Role = strawberry.enum(RoleModel, name="Role")
+OrganizationKind = strawberry.enum(OrganizationKindModel, name="OrganizationKind")
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+    @classmethod
+    def from_page(cls, page: Page[object], cursors: "Sequence[str]") -> "PageInfo":
+        return cls(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+
+
+@strawberry.type
+class UserError:
+    code: ErrorCode  # type: ignore[valid-type]
+    message: str
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "numbers", "3"].'
+    )
+    number: str | None = strawberry.field(
+        description="The number at fault, in E.164, where the error concerns one number."
+    )
+
+
+def user_errors(error: errors.DomainError) -> list[UserError]:
+    return [
+        UserError(
+            code=p.code,
+            message=p.message,
+            field=list(p.field) if p.field else None,
+            number=p.number,
+        )
+        for p in error.problems
+    ]

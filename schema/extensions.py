@@ -1,0 +1,82 @@
+"""Query limits and error policy, built once per schema so the parse and validation
+caches keep working: rule classes made per request would never hit the cache."""
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import MaxAliasesLimiter
+
+from domain.errors import DomainError
+
+log = logging.getLogger("numbra.graphql")
+CACHE_SIZE = 512
+
+
+def limit_extensions(
+    max_depth: int, max_aliases: int, max_tokens: int
+) -> list[Callable[[], SchemaExtension]]:
+    """Factories that hand every request the same validation rule classes."""
+    rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
+    return [
+        functools.partial(MaxTokensLimiter, max_token_count=max_tokens),
+        functools.partial(AddValidationRules, rules),
+        functools.partial(ParserCache, maxsize=CACHE_SIZE),
+        functools.partial(ValidationCache, maxsize=CACHE_SIZE),
+    ]
+
+
+class ErrorPolicy(SchemaExtension):
+    """Expected failures reach the client with their code; anything else is masked.
+
+    Requests that fail to parse or validate are answered with HTTP 400.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context: Any = self.execution_context.context
+        if self.execution_context.pre_execution_errors:
+            if getattr(context, "response", None) is not None:
+                context.response.status_code = 400
+            return
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        request_id = getattr(context, "request_id", "-")
+        result.errors = [_public(error, request_id) for error in result.errors]
+
+
+def _public(error: GraphQLError, request_id: str) -> GraphQLError:
+    original = error.original_error
+    if original is None:
+        return error
+    if isinstance(original, DomainError):
+        problem = original.problems[0]
+        extensions = {"code": problem.code.value}
+        if problem.field:
+            extensions["field"] = list(problem.field)  # type: ignore[assignment]
+        return GraphQLError(
+            original.problems[0].message if len(original.problems) == 1 else str(original),
+            nodes=error.nodes,
+            path=error.path,
+            extensions=extensions,
+        )
+    return GraphQLError(
+        f"Internal error; quote request id {request_id} when reporting it.",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL", "requestId": request_id},
+    )

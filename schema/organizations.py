@@ -1,0 +1,118 @@
+"""Organization, its connection, inputs and payload."""
+
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+import strawberry
+
+from domain import ids
+from domain.organizations import TYPE_NAME
+from domain.pagination import Page, encode_cursor
+from models import Organization as OrganizationRow
+from resolvers.context import Context
+from schema.common import Node, OrganizationKind, PageInfo, UserError
+
+
+@strawberry.type(name="Organization")
+class OrganizationType(Node):
+    row: strawberry.Private[OrganizationRow]
+    uuid: UUID
+    name: str
+    kind: OrganizationKind  # type: ignore[valid-type]
+    depth: int
+    billing_email: str | None
+    owner_email: str | None
+    support_email: str | None
+
+    @classmethod
+    def from_row(cls, row: OrganizationRow) -> "OrganizationType":
+        return cls(
+            row=row,
+            id=strawberry.ID(ids.encode(TYPE_NAME, row.uuid)),
+            uuid=row.uuid,
+            name=row.name,
+            kind=row.kind,
+            depth=row.depth,
+            billing_email=row.billing_email,
+            owner_email=row.owner_email,
+            support_email=row.support_email,
+        )
+
+    @strawberry.field
+    async def parent(self, info: strawberry.Info[Context, None]) -> "OrganizationType | None":
+        ctx = info.context
+        if self.row.parent_id is None or self.row.id == ctx.viewer.org_id:
+            return None  # the viewer's own organization has no visible parent
+        parent = await ctx.loaders.organization.load(self.row.parent_id)
+        return OrganizationType.from_row(parent) if parent is not None else None
+
+    @strawberry.field
+    async def children(self, info: strawberry.Info[Context, None]) -> list["OrganizationType"]:
+        rows = await info.context.loaders.children.load(self.row.id)
+        return [OrganizationType.from_row(row) for row in rows]
+
+    @strawberry.field(description="Root first, ending with the parent.")
+    async def ancestors(self, info: strawberry.Info[Context, None]) -> list["OrganizationType"]:
+        ctx = info.context
+        # Only ancestors inside the viewer's subtree exist for the viewer.
+        visible = self.row.ancestor_ids[ctx.viewer.depth :]
+        rows = await ctx.loaders.organization.load_many(visible)
+        return [OrganizationType.from_row(row) for row in rows if row is not None]
+
+
+@strawberry.type
+class OrganizationEdge:
+    node: OrganizationType
+    cursor: str
+
+
+@strawberry.type
+class OrganizationConnection:
+    edges: list[OrganizationEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @classmethod
+    def from_page(
+        cls, page: Page[OrganizationRow], count: Callable[[], Awaitable[int]]
+    ) -> "OrganizationConnection":
+        edges = [
+            OrganizationEdge(node=OrganizationType.from_row(row), cursor=encode_cursor(row.path))
+            for row in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
+            count=count,
+        )
+
+
+@strawberry.input
+class CreateOrganizationInput:
+    name: str
+    kind: OrganizationKind  # type: ignore[valid-type]
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the viewer's organization."
+    )
+    billing_email: str | None = None
+    owner_email: str | None = None
+    support_email: str | None = None
+
+
+@strawberry.input
+class UpdateOrganizationInput:
+    id: strawberry.ID
+    name: str | None = None
+    billing_email: str | None = None
+    owner_email: str | None = None
+    support_email: str | None = None
+
+
+@strawberry.type
+class OrganizationPayload:
+    organization: OrganizationType | None
+    user_errors: list[UserError]

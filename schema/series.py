@@ -1,0 +1,71 @@
+"""Series, its connection, input and payload."""
+
+from collections.abc import Awaitable, Callable
+
+import strawberry
+
+from domain import ids
+from domain.pagination import Page, encode_cursor
+from domain.series import TYPE_NAME
+from models import Series as SeriesRow
+from schema.common import Node, PageInfo, UserError
+
+
+@strawberry.type(name="Series")
+class SeriesType(Node):
+    name: str
+    prefix: str = strawberry.field(description='E.164 prefix, e.g. "+6531".')
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
+
+    @classmethod
+    def from_row(cls, row: SeriesRow) -> "SeriesType":
+        return cls(
+            id=strawberry.ID(ids.encode(TYPE_NAME, row.uuid)),
+            name=row.name,
+            prefix=row.prefix,
+            country=row.country,
+        )
+
+
+@strawberry.type
+class SeriesEdge:
+    node: SeriesType
+    cursor: str
+
+
+@strawberry.type
+class SeriesConnection:
+    edges: list[SeriesEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @classmethod
+    def from_page(
+        cls, page: Page[SeriesRow], count: Callable[[], Awaitable[int]]
+    ) -> "SeriesConnection":
+        edges = [
+            SeriesEdge(node=SeriesType.from_row(row), cursor=encode_cursor(row.prefix))
+            for row in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
+            count=count,
+        )
+
+
+@strawberry.input
+class CreateSeriesInput:
+    name: str
+    prefix: str
+    country: str
+
+
+@strawberry.type
+class SeriesPayload:
+    series: SeriesType | None
+    user_errors: list[UserError]

@@ -1,0 +1,52 @@
+"""The ASGI application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.routing import Route
+
+from domain.clock import Clock, SystemClock
+from models.database import Database
+from schema.build import build_schema
+from settings import Settings
+from web.graphql import NumbraGraphQL
+from web.limits import BodyLimitMiddleware
+from web.request_id import RequestIdMiddleware
+
+
+def create_app(
+    settings: Settings, *, db: Database | None = None, clock: Clock | None = None
+) -> Starlette:
+    """Build the app. Tests pass their own database and clock; `numbra serve` does not."""
+    owns_db = db is None
+    database = db or Database(settings.database_url, pool_size=settings.database_pool_size)
+    graphql = NumbraGraphQL(build_schema(settings), database, settings, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            await database.dispose()
+
+    async def root(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    async def healthz(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return Starlette(
+        routes=[
+            Route("/", root),
+            Route("/healthz", healthz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        lifespan=lifespan,
+    )
