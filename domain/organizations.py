@@ -143,11 +143,23 @@ async def create(
         )
     problems.raise_if_any()
     assert parent is not None
+    return await add_child(session, parent, kind, clock, fields)
+
+
+async def add_child(
+    session: AsyncSession,
+    parent: Organization,
+    kind: OrganizationKind,
+    clock: Clock,
+    fields: OrganizationFields,
+) -> Organization:
+    """Insert an organization below `parent`; the caller has checked the rules."""
     org = Organization(kind=kind, parent_id=parent.id, depth=parent.depth + 1, path="")
     org.created_at = clock.now()
     _apply_fields(org, fields)
     session.add(org)
     await session.flush()
+    # The path needs the new id, so it is set once the row exists.
     org.path = parent.path + path_segment(org.id)
     await session.flush()
     return org

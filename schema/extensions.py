@@ -48,12 +48,13 @@ class ErrorPolicy(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         context: Any = self.execution_context.context
-        if self.execution_context.pre_execution_errors:
-            if getattr(context, "response", None) is not None:
-                context.response.status_code = 400
-            return
         result = self.execution_context.result
         if result is None or not result.errors:
+            return
+        if result.data is None and all(error.path is None for error in result.errors):
+            # Nothing ran: the document did not parse or validate.
+            if getattr(context, "response", None) is not None:
+                context.response.status_code = 400
             return
         request_id = getattr(context, "request_id", "-")
         result.errors = [_public(error, request_id) for error in result.errors]
