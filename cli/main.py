@@ -124,7 +124,7 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
 
     sys.argv = ["dramatiq", "--processes", str(processes), "--threads", str(threads), "jobs.actors"]
-    raise typer.Exit(dramatiq_main())
+    raise typer.Exit(dramatiq_main())  # type: ignore[no-untyped-call]
 
 
 @app.command()
@@ -134,6 +134,14 @@ def scheduler() -> None:
 
     _configure_logging()
     asyncio.run(run_forever(get_settings()))
+
+
+@app.command("print-schema")
+def print_schema() -> None:
+    """Print the served GraphQL schema (SDL); `schema.graphql` is this output."""
+    from schema.build import build_schema
+
+    print(build_schema(get_settings()).as_str())
 
 
 def main() -> None:

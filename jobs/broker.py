@@ -12,7 +12,7 @@ from settings import Settings, get_settings
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url:
-        return RedisBroker(url=settings.redis_url)
+        return RedisBroker(url=settings.redis_url)  # type: ignore[no-untyped-call]
     return StubBroker()
 
 

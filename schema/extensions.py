@@ -46,18 +46,28 @@ class ErrorPolicy(SchemaExtension):
     """
 
     def on_operation(self) -> Iterator[None]:
-        yield
         context: Any = self.execution_context.context
+        try:
+            yield
+        except GraphQLError:
+            # The cached parser raises a syntax error (or too many tokens) out of this hook
+            # instead of returning it as a result: bad input all the same.
+            _refuse(context)
+            raise
         result = self.execution_context.result
         if result is None or not result.errors:
             return
         if result.data is None and all(error.path is None for error in result.errors):
             # Nothing ran: the document did not parse or validate.
-            if getattr(context, "response", None) is not None:
-                context.response.status_code = 400
+            _refuse(context)
             return
         request_id = getattr(context, "request_id", "-")
         result.errors = [_public(error, request_id) for error in result.errors]
+
+
+def _refuse(context: Any) -> None:
+    if getattr(context, "response", None) is not None:
+        context.response.status_code = 400
 
 
 def _public(error: GraphQLError, request_id: str) -> GraphQLError:

@@ -99,7 +99,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    return Settings(_env_file=None, database_url=database_url)
 
 
 @pytest.fixture

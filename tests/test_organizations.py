@@ -3,7 +3,7 @@
 import pytest
 
 from models import OrganizationKind, Role
-from tests.support import Api, gid
+from tests.support import Api, StatementCounter, gid
 
 CREATE = """
 mutation($input: CreateOrganizationInput!) {
@@ -149,3 +149,50 @@ async def test_page_size_over_the_cap_is_a_validation_error(api: Api) -> None:
     assert "first must be between 0 and" in errors[0]["message"]
     errors = await api.errors(TREE, {"after": "garbage!"})
     assert errors[0]["extensions"]["code"] == "VALIDATION"
+
+
+# The two shapes an SPA asks for: the tree walked level by level, and the flat list.
+NESTED_VIEWS = [
+    "{ viewer { organization { name children { name children { name children { name } } } } } }",
+    """{
+      organizations(first: 500) {
+        totalCount
+        edges { node { name depth parent { name } ancestors { name } children { name } } }
+      }
+    }""",
+]
+
+
+async def _add_branch(api: Api, name: str) -> None:
+    """A partner with a customer and its department: three organizations."""
+    partner = await api.org(name, OrganizationKind.PARTNER, await api.root())
+    customer = await api.org(f"{name} customer", OrganizationKind.CUSTOMER, partner)
+    await api.org(f"{name} department", OrganizationKind.DEPARTMENT, customer)
+
+
+async def _statements_per_view(api: Api, statements: StatementCounter) -> list[int]:
+    counts = []
+    for query in NESTED_VIEWS:
+        statements.reset()
+        await api.gql(query)
+        counts.append(statements.count)
+    return counts
+
+
+async def test_nested_views_run_as_many_statements_for_200_organizations_as_for_5(
+    api: Api, statements: StatementCounter
+) -> None:
+    await api.org("lone partner", OrganizationKind.PARTNER, await api.root())
+    await _add_branch(api, "first")
+    small = await _statements_per_view(api, statements)
+
+    for n in range(65):
+        await _add_branch(api, f"branch {n}")
+    large = await _statements_per_view(api, statements)
+
+    data = await api.gql(NESTED_VIEWS[1])
+    assert data["organizations"]["totalCount"] == 200
+    departments = [e for e in data["organizations"]["edges"] if e["node"]["depth"] == 3]
+    assert len(departments) == 66
+    assert all(len(e["node"]["ancestors"]) == 3 for e in departments)
+    assert large == small
