@@ -91,8 +91,7 @@ async def _create_token(org_ref: str, role: Role, name: str) -> str:
             if org_ref.upper() == "ROOT":
                 org = await organizations.get_root(session)
             else:
-                decoded = ids.decode(org_ref, organizations.TYPE_NAME)
-                key = decoded[1] if decoded else _parse_uuid(org_ref)
+                key = ids.decode_uuid(org_ref, organizations.TYPE_NAME) or _parse_uuid(org_ref)
                 org = await organizations.find_by_uuid(session, key) if key else None
             if org is None:
                 err.print(f"No organization {org_ref!r}.")

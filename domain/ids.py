@@ -5,18 +5,28 @@ import binascii
 from uuid import UUID
 
 
-def encode(type_name: str, key: UUID) -> str:
+def encode(type_name: str, key: UUID | str) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{key}".encode()).decode().rstrip("=")
 
 
-def decode(global_id: str, expected_type: str | None = None) -> tuple[str, UUID] | None:
-    """The (type, uuid) an id names, or None for anything that is not one of ours."""
+def decode(global_id: str, expected_type: str | None = None) -> tuple[str, str] | None:
+    """The (type, key) an id names, or None for anything that is not one of ours."""
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        key = UUID(raw)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if expected_type is not None and type_name != expected_type:
+    type_name, sep, key = text.partition(":")
+    if not sep or not key or (expected_type is not None and type_name != expected_type):
         return None
     return type_name, key
+
+
+def decode_uuid(global_id: str, expected_type: str) -> UUID | None:
+    decoded = decode(global_id, expected_type)
+    if decoded is None:
+        return None
+    try:
+        return UUID(decoded[1])
+    except ValueError:
+        return None

@@ -67,10 +67,10 @@ async def find_visible(
     session: AsyncSession, viewer: Viewer, global_id: str
 ) -> Organization | None:
     """The organization a global id names, if the viewer's subtree holds it."""
-    decoded = ids.decode(global_id, TYPE_NAME)
-    if decoded is None:
+    key = ids.decode_uuid(global_id, TYPE_NAME)
+    if key is None:
         return None
-    org = await find_by_uuid(session, decoded[1])
+    org = await find_by_uuid(session, key)
     return org if org is not None and viewer.sees(org) else None
 
 

@@ -1,8 +1,31 @@
 """SQLAlchemy models: the tables Numbra keeps. Import from here."""
 
 from models.base import Base
+from models.numbers import (
+    Capability,
+    DeletionReason,
+    Number,
+    NumberEvent,
+    NumberState,
+    ReservationKind,
+    ReservationReason,
+)
 from models.organizations import Organization, OrganizationKind
 from models.series import Series
 from models.tokens import Role, Token
 
-__all__ = ["Base", "Organization", "OrganizationKind", "Role", "Series", "Token"]
+__all__ = [
+    "Base",
+    "Capability",
+    "DeletionReason",
+    "Number",
+    "NumberEvent",
+    "NumberState",
+    "Organization",
+    "OrganizationKind",
+    "ReservationKind",
+    "ReservationReason",
+    "Role",
+    "Series",
+    "Token",
+]

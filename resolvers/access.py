@@ -2,11 +2,13 @@
 
 import strawberry
 
-from domain import ids, organizations, series, tokens, transactions
+from domain import ids, numbers, organizations, series, tokens, transactions
 from domain.errors import DomainError
 from resolvers.context import Context
 from schema.access import CreateTokenInput, TokenPayload, Viewer
 from schema.common import Node, user_errors
+from schema.numbers import TYPE_NAME as NUMBER_TYPE
+from schema.numbers import NumberType
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
 
@@ -37,8 +39,12 @@ class AccessQueries:
             if type_name == organizations.TYPE_NAME:
                 org = await organizations.find_visible(session, ctx.viewer, id)
                 return OrganizationType.from_row(org) if org is not None else None
+            if type_name == NUMBER_TYPE:
+                number = await numbers.find(session, ctx.viewer, key)
+                return NumberType.from_row(number) if number is not None else None
             if type_name == series.TYPE_NAME:
-                row = await series.find(session, key)
+                series_key = ids.decode_uuid(id, series.TYPE_NAME)
+                row = await series.find(session, series_key) if series_key else None
                 return SeriesType.from_row(row) if row is not None else None
         return None
 

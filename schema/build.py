@@ -9,6 +9,7 @@ from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
 from resolvers.access import AccessMutations, AccessQueries
+from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from schema.extensions import ErrorPolicy, limit_extensions
@@ -18,12 +19,12 @@ log = logging.getLogger("numbra.graphql")
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, SeriesQueries):
+class Query(AccessQueries, OrganizationQueries, NumberQueries, SeriesQueries):
     pass
 
 
 @strawberry.type
-class Mutation(AccessMutations, OrganizationMutations, SeriesMutations):
+class Mutation(OrganizationMutations, SeriesMutations, NumberMutations, AccessMutations):
     pass
 
 
@@ -36,7 +37,9 @@ class NumbraSchema(strawberry.Schema):
         request_id = getattr(context, "request_id", "-")
         for error in errors:
             original = error.original_error
-            if original is None or isinstance(original, DomainError):
+            # Bad input (including variables graphql-core could not coerce) is the
+            # client's error, answered as such; it is not logged as ours.
+            if original is None or isinstance(original, DomainError | GraphQLError):
                 continue
             log.error(
                 "internal error in %s (request id %s)",

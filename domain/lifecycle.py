@@ -1,0 +1,226 @@
+"""The number lifecycle as one table, and the one function that applies its moves.
+
+Every path that changes a number (API, jobs, CLI) plans its moves with `plan` and
+writes them with `apply`: the table decides which moves exist, `apply` writes them
+guarded by the state they were planned from, so two processes can never apply the
+same move twice, and writes one history event per number moved.
+"""
+
+import enum
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import DomainError, ErrorCode, Problems
+from models import Number, NumberEvent, NumberState
+
+AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED = (
+    NumberState.AVAILABLE,
+    NumberState.RESERVED,
+    NumberState.LOCKED,
+    NumberState.ASSIGNED,
+    NumberState.DELETED,
+)
+
+
+class Action(enum.StrEnum):
+    """What can happen to a number; the value is the action its history records."""
+
+    RESERVE = "RESERVED"
+    EXTEND = "EXTENDED"
+    RELEASE = "RELEASED"
+    ASSIGN = "ASSIGNED"
+    LOCK = "LOCKED"
+    UNLOCK = "UNLOCKED"
+    DELETE = "DELETED"
+    RECOVER = "RECOVERED"
+    EDIT = "EDITED"
+    SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
+    SUBSCRIPTION_TERMINATED = "SUBSCRIPTION_TERMINATED"
+    SUBSCRIPTION_REACTIVATED = "REACTIVATED"
+    SWAP_OUT = "SWAPPED_OUT"
+    SWAP_IN = "SWAPPED_IN"
+    LAPSE = "EXPIRED"
+    ALLOCATE = "ALLOCATED"
+    WITHDRAW = "WITHDRAWN"
+
+
+# (state, action) -> state. A pair that is not here is INVALID_TRANSITION.
+TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
+    Action.RESERVE: {AVAILABLE: RESERVED},
+    Action.EXTEND: {RESERVED: RESERVED},
+    Action.RELEASE: {RESERVED: AVAILABLE},
+    Action.ASSIGN: {AVAILABLE: ASSIGNED, RESERVED: ASSIGNED},
+    Action.LOCK: {AVAILABLE: LOCKED},
+    Action.UNLOCK: {LOCKED: AVAILABLE},
+    Action.DELETE: {AVAILABLE: DELETED, LOCKED: DELETED},
+    Action.RECOVER: {DELETED: AVAILABLE},
+    Action.EDIT: {s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED)},
+    Action.SUBSCRIPTION_EXPIRED: {ASSIGNED: RESERVED},
+    Action.SUBSCRIPTION_TERMINATED: {ASSIGNED: RESERVED},
+    Action.SUBSCRIPTION_REACTIVATED: {RESERVED: ASSIGNED},
+    Action.SWAP_OUT: {ASSIGNED: RESERVED},
+    Action.SWAP_IN: {AVAILABLE: ASSIGNED, RESERVED: ASSIGNED},
+    Action.LAPSE: {RESERVED: AVAILABLE, LOCKED: AVAILABLE},
+    Action.ALLOCATE: {AVAILABLE: AVAILABLE, RESERVED: RESERVED},
+    Action.WITHDRAW: {AVAILABLE: AVAILABLE},
+}
+
+# Columns that describe one state; leaving a state clears them, so a number's
+# fields always agree with its state.
+STATE_COLUMNS = (
+    "expires_at",
+    "reservation_kind",
+    "reservation_reason",
+    "reserved_for_id",
+    "reservation_tag",
+    "reservation_remark",
+    "reserved_at",
+    "did_reservation_uuid",
+    "held_for_subscription_uuid",
+    "lock_remark",
+    "locked_at",
+    "subscription_uuid",
+    "owner_id",
+    "deletion_reason",
+)
+
+
+def target(state: NumberState, action: Action) -> NumberState | None:
+    return TRANSITIONS[action].get(state)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A number named by a request, with where in the input it was named."""
+
+    row: Number
+    field: tuple[str, ...]
+    # Path of the organization whose pool holds the number.
+    pool_path: str
+
+
+@dataclass(frozen=True)
+class Move:
+    row: Number
+    to_state: NumberState
+    values: Mapping[str, Any]
+
+
+Guard = Callable[[Number], str | None]
+Values = Callable[[Number], Mapping[str, Any]]
+
+
+def plan(
+    items: Sequence[Item],
+    action: Action,
+    problems: Problems,
+    *,
+    values: Values,
+    guard: Guard | None = None,
+) -> list[Move]:
+    """Check every item against the table and the guard; plan the moves that pass.
+
+    `values` gives the columns a move sets. When the state changes, every other
+    state column is cleared.
+    """
+    moves = []
+    for item in items:
+        row = item.row
+        to_state = target(row.state, action)
+        if to_state is None:
+            problems.add(
+                ErrorCode.INVALID_TRANSITION,
+                f"{row.e164} is {row.state.value}: it cannot be {action.value.lower()}",
+                item.field,
+                row.e164,
+            )
+            continue
+        refusal = guard(row) if guard else None
+        if refusal is not None:
+            problems.add(ErrorCode.INVALID_TRANSITION, refusal, item.field, row.e164)
+            continue
+        changes: dict[str, Any] = {}
+        if to_state is not row.state:
+            changes = dict.fromkeys(STATE_COLUMNS)
+        changes.update(values(row))
+        moves.append(Move(row, to_state, changes))
+    return moves
+
+
+async def apply(
+    session: AsyncSession,
+    moves: Sequence[Move],
+    action: Action,
+    *,
+    actor: str,
+    at: datetime,
+    remark: str | None,
+) -> None:
+    """Write the moves, each guarded by the state it was planned from, and their history.
+
+    Moves that set the same values are written by one UPDATE. If a guard finds a
+    number no longer in its planned state, a concurrent change won: CONFLICT, and
+    the caller's transaction rolls back.
+    """
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for move in moves:
+        key = (move.row.state, move.to_state, tuple(sorted(move.values.items())))
+        groups[key].append(move.row.id)
+    for (from_state, to_state, items), ids in groups.items():
+        values = dict(items)
+        values["state"] = to_state
+        if to_state is not from_state:
+            values["state_changed_at"] = at
+        result = await session.execute(
+            sa.update(Number)
+            .where(Number.id.in_(ids), Number.state == from_state)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != len(ids):  # type: ignore[attr-defined]
+            raise DomainError.one(
+                ErrorCode.CONFLICT, "some numbers changed meanwhile; nothing was applied, try again"
+            )
+    await record(
+        session,
+        [(m.row.id, m.row.state, m.to_state) for m in moves],
+        action.value,
+        actor=actor,
+        at=at,
+        remark=remark,
+    )
+
+
+async def record(
+    session: AsyncSession,
+    changes: Sequence[tuple[int, NumberState | None, NumberState | None]],
+    action: str,
+    *,
+    actor: str,
+    at: datetime,
+    remark: str | None,
+) -> None:
+    """One history event per (number id, from state, to state)."""
+    if not changes:
+        return
+    await session.execute(
+        sa.insert(NumberEvent),
+        [
+            {
+                "number_id": number_id,
+                "at": at,
+                "action": action,
+                "from_state": from_state,
+                "to_state": to_state,
+                "actor": actor,
+                "remark": remark,
+            }
+            for number_id, from_state, to_state in changes
+        ],
+    )

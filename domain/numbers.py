@@ -1,0 +1,577 @@
+"""Number operations: add, and the moves of the lifecycle table that a person asks for.
+
+Each operation validates all its input and collects every problem first; only if
+there are none does it apply its moves (all of them, in the caller's transaction).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import organizations, phone
+from domain.access import Viewer
+from domain.clock import Clock
+from domain.errors import ErrorCode, Problems
+from domain.lifecycle import Action, Guard, Item, Values, apply, plan, record
+from domain.organizations import subtree_clause
+from domain.policy import Policy
+from models import (
+    Capability,
+    DeletionReason,
+    Number,
+    NumberState,
+    Organization,
+    ReservationKind,
+    ReservationReason,
+    Role,
+    Series,
+)
+
+MAX_TEXT = 200
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who acts, and by which clock and rules."""
+
+    viewer: Viewer
+    clock: Clock
+    policy: Policy
+
+    @property
+    def actor(self) -> str:
+        return self.viewer.token_name
+
+
+def capability_mask(capabilities: Sequence[Capability]) -> int:
+    mask = 0
+    for capability in capabilities:
+        mask |= capability
+    return mask
+
+
+def _check_text(problems: Problems, value: str | None, field: str, required: bool = False) -> None:
+    if value is None:
+        if required:
+            problems.add(ErrorCode.VALIDATION, f"{field} is required", ["input", field])
+        return
+    if (required and not value.strip()) or len(value) > MAX_TEXT:
+        problems.add(
+            ErrorCode.VALIDATION, f"{field} must be 1 to {MAX_TEXT} characters", ["input", field]
+        )
+
+
+async def load_items(
+    session: AsyncSession,
+    caller: Caller,
+    raws: Sequence[str],
+    problems: Problems,
+    field: str = "numbers",
+) -> list[Item]:
+    """The numbers a request names, normalised, found in the viewer's subtree, locked."""
+    if not raws:
+        problems.add(ErrorCode.VALIDATION, "name at least one number", ["input", field])
+        return []
+    if len(raws) > caller.policy.max_batch:
+        problems.add(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"at most {caller.policy.max_batch} numbers a request; {len(raws)} given",
+            ["input", field],
+        )
+        return []
+    wanted: dict[str, tuple[str, ...]] = {}
+    for index, raw in enumerate(raws):
+        path: tuple[str, ...] = ("input", field, str(index))
+        e164 = phone.normalise(raw)
+        if e164 is None:
+            problems.add(ErrorCode.VALIDATION, f"{raw!r} is not a phone number", path, raw)
+        elif e164 in wanted:
+            problems.add(ErrorCode.VALIDATION, f"{e164} is named twice", path, e164)
+        else:
+            wanted[e164] = path
+    if not wanted:
+        return []
+    query = (
+        sa.select(Number, Organization.path)
+        .join(Organization, Organization.id == Number.organization_id)
+        .where(Number.e164.in_(wanted), subtree_clause(caller.viewer.org_path))
+        .with_for_update(of=Number)
+    )
+    found = {row.e164: (row, pool_path) for row, pool_path in (await session.execute(query)).all()}
+    items = []
+    for e164, path in wanted.items():
+        if e164 not in found:
+            problems.add(ErrorCode.NOT_FOUND, f"{e164} is not in your inventory", path, e164)
+        else:
+            row, pool_path = found[e164]
+            items.append(Item(row=row, field=path, pool_path=pool_path))
+    return items
+
+
+async def reload(session: AsyncSession, items: Sequence[Item]) -> list[Number]:
+    query = (
+        sa.select(Number)
+        .where(Number.id.in_([item.row.id for item in items]))
+        .order_by(Number.e164)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def _move(
+    session: AsyncSession,
+    caller: Caller,
+    problems: Problems,
+    items: Sequence[Item],
+    action: Action,
+    *,
+    values: Values,
+    guard: Guard | None = None,
+    remark: str | None = None,
+) -> list[Number]:
+    moves = plan(items, action, problems, values=values, guard=guard)
+    problems.raise_if_any()
+    await apply(session, moves, action, actor=caller.actor, at=caller.clock.now(), remark=remark)
+    return await reload(session, items)
+
+
+def _no_values(_row: Number) -> Mapping[str, Any]:
+    return {}
+
+
+def _in_subtree(path: str, ancestor_path: str) -> bool:
+    return path.startswith(ancestor_path)
+
+
+async def reserve(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    *,
+    reserved_for_id: str,
+    remark: str | None,
+    tag: str | None,
+    expires_at: datetime | None,
+) -> list[Number]:
+    caller.viewer.require(Role.OPERATOR)
+    problems = Problems()
+    now = caller.clock.now()
+    latest = now + caller.policy.free_reservation
+    ends = expires_at or latest
+    if not now < ends <= latest:
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"expiresAt must be after now and at most {caller.policy.free_reservation.days} days "
+            f"ahead ({latest.isoformat()})",
+            ["input", "expiresAt"],
+        )
+    _check_text(problems, tag, "tag")
+    holder = await organizations.find_visible(session, caller.viewer, reserved_for_id)
+    if holder is None:
+        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "reservedForId"])
+    items = await load_items(session, caller, numbers, problems)
+    pools = {item.row.id: item.pool_path for item in items}
+
+    def guard(row: Number) -> str | None:
+        if holder is not None and not _in_subtree(holder.path, pools[row.id]):
+            return f"{row.e164} is in a pool {holder.name} cannot use"
+        return None
+
+    return await _move(
+        session,
+        caller,
+        problems,
+        items,
+        Action.RESERVE,
+        guard=guard,
+        remark=remark,
+        values=lambda _row: {
+            "reservation_kind": ReservationKind.FREE,
+            "reservation_reason": ReservationReason.MANUAL,
+            "reserved_for_id": holder.id if holder else None,
+            "reservation_tag": tag,
+            "reservation_remark": remark,
+            "reserved_at": now,
+            "expires_at": ends,
+        },
+    )
+
+
+async def extend(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    *,
+    did_reservation_uuid: UUID,
+    expires_at: datetime,
+    remark: str | None,
+) -> list[Number]:
+    caller.viewer.require(Role.OPERATOR)
+    problems = Problems()
+    if expires_at <= caller.clock.now():
+        problems.add(
+            ErrorCode.VALIDATION, "expiresAt must be in the future", ["input", "expiresAt"]
+        )
+    items = await load_items(session, caller, numbers, problems)
+
+    def guard(row: Number) -> str | None:
+        if row.expires_at is None or expires_at <= row.expires_at:
+            current = row.expires_at.isoformat() if row.expires_at else "never"
+            return f"{row.e164} is reserved until {current}: the new end must be later"
+        return None
+
+    return await _move(
+        session,
+        caller,
+        problems,
+        items,
+        Action.EXTEND,
+        guard=guard,
+        remark=remark,
+        values=lambda _row: {
+            "reservation_kind": ReservationKind.CHARGED,
+            "did_reservation_uuid": did_reservation_uuid,
+            "expires_at": expires_at,
+        },
+    )
+
+
+async def release(
+    session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
+) -> list[Number]:
+    caller.viewer.require(Role.OPERATOR)
+    problems = Problems()
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(
+        session, caller, problems, items, Action.RELEASE, values=_no_values, remark=remark
+    )
+
+
+async def assign(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    *,
+    subscription_uuid: UUID,
+    owner_uuid: UUID | None,
+    remark: str | None,
+) -> list[Number]:
+    caller.viewer.require(Role.OPERATOR)
+    problems = Problems()
+    owner: Organization | None = None
+    if owner_uuid is not None:
+        owner = await organizations.find_by_uuid(session, owner_uuid)
+        if owner is None or not caller.viewer.sees(owner):
+            owner = None
+            problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "ownerUuid"])
+    items = await load_items(session, caller, numbers, problems)
+    holders = await organizations.by_ids(
+        session, sorted({i.row.reserved_for_id for i in items if i.row.reserved_for_id})
+    )
+    pools = {item.row.id: item.pool_path for item in items}
+
+    def guard(row: Number) -> str | None:
+        return use_refusal(row, pools[row.id], owner, holders)
+
+    return await _move(
+        session,
+        caller,
+        problems,
+        items,
+        Action.ASSIGN,
+        guard=guard,
+        remark=remark,
+        values=lambda row: {
+            "subscription_uuid": subscription_uuid,
+            "owner_id": owner.id if owner else row.organization_id,
+        },
+    )
+
+
+def use_refusal(
+    row: Number,
+    pool_path: str,
+    owner: Organization | None,
+    holders: Mapping[int, Organization],
+) -> str | None:
+    """Why `owner` may not take the number into use, if it may not.
+
+    The owner must be in the pool's subtree, and a reserved number goes only to the
+    organization it is held for or one below it.
+    """
+    if owner is not None and not _in_subtree(owner.path, pool_path):
+        return f"{row.e164} is in a pool {owner.name} cannot use"
+    if row.state is NumberState.RESERVED and row.reserved_for_id is not None:
+        holder = holders[row.reserved_for_id]
+        taker_path = owner.path if owner is not None else pool_path
+        if not _in_subtree(taker_path, holder.path):
+            return f"{row.e164} is reserved for {holder.name}"
+    return None
+
+
+async def lock(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    *,
+    remark: str | None,
+    expires_at: datetime | None,
+) -> list[Number]:
+    caller.viewer.require(Role.ADMIN)
+    problems = Problems()
+    now = caller.clock.now()
+    ends = expires_at or now + caller.policy.lock
+    if ends <= now:
+        problems.add(
+            ErrorCode.VALIDATION, "expiresAt must be in the future", ["input", "expiresAt"]
+        )
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(
+        session,
+        caller,
+        problems,
+        items,
+        Action.LOCK,
+        remark=remark,
+        values=lambda _row: {"locked_at": now, "lock_remark": remark, "expires_at": ends},
+    )
+
+
+async def unlock(
+    session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
+) -> list[Number]:
+    caller.viewer.require(Role.ADMIN)
+    problems = Problems()
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(
+        session, caller, problems, items, Action.UNLOCK, values=_no_values, remark=remark
+    )
+
+
+async def delete(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    *,
+    reason: DeletionReason,
+    remark: str | None,
+) -> list[Number]:
+    caller.viewer.require(Role.ADMIN)
+    problems = Problems()
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(
+        session,
+        caller,
+        problems,
+        items,
+        Action.DELETE,
+        remark=remark,
+        values=lambda _row: {"deletion_reason": reason},
+    )
+
+
+async def recover(
+    session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
+) -> list[Number]:
+    caller.viewer.require(Role.ADMIN)
+    problems = Problems()
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(
+        session, caller, problems, items, Action.RECOVER, values=_no_values, remark=remark
+    )
+
+
+@dataclass(frozen=True)
+class NumberDetails:
+    """Descriptive fields of a number; None means "leave as it is"."""
+
+    sku: str | None = None
+    capabilities: Sequence[Capability] | None = None
+    routing: str | None = None
+    golden: bool | None = None
+    ported_in: bool | None = None
+    visible_to_domain: str | None = None
+    tag: str | None = None
+    notes: str | None = None
+
+    def check(self, problems: Problems, *, creating: bool = False) -> None:
+        _check_text(problems, self.sku, "sku", required=creating)
+        if self.sku is not None and not self.sku.strip():
+            problems.add(ErrorCode.VALIDATION, "sku must not be blank", ["input", "sku"])
+        if self.capabilities is not None and not self.capabilities:
+            problems.add(
+                ErrorCode.VALIDATION, "give at least one capability", ["input", "capabilities"]
+            )
+        _check_text(problems, self.routing, "routing")
+        _check_text(problems, self.visible_to_domain, "visibleToDomain")
+        _check_text(problems, self.tag, "tag")
+        if self.notes is not None and len(self.notes) > 4000:
+            problems.add(
+                ErrorCode.VALIDATION, "notes are at most 4000 characters", ["input", "notes"]
+            )
+
+    def values(self) -> dict[str, Any]:
+        given = {
+            "sku": self.sku.strip() if self.sku is not None else None,
+            "capabilities": capability_mask(self.capabilities) if self.capabilities else None,
+            "routing": self.routing,
+            "golden": self.golden,
+            "ported_in": self.ported_in,
+            "visible_to_domain": self.visible_to_domain,
+            "tag": self.tag,
+            "notes": self.notes,
+        }
+        values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        # An empty text clears an optional field.
+        for column in ("routing", "visible_to_domain", "tag", "notes"):
+            if values.get(column) == "":
+                values[column] = None
+        return values
+
+
+async def edit(
+    session: AsyncSession, caller: Caller, numbers: Sequence[str], details: NumberDetails
+) -> list[Number]:
+    caller.viewer.require(Role.OPERATOR)
+    problems = Problems()
+    details.check(problems)
+    changes = details.values()
+    if not changes:
+        problems.add(ErrorCode.VALIDATION, "give at least one field to set", ["input"])
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(session, caller, problems, items, Action.EDIT, values=lambda _row: changes)
+
+
+async def add(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    *,
+    vendor: str,
+    country: str,
+    organization_id: str | None,
+    details: NumberDetails,
+) -> list[Number]:
+    """Put 1 to `max_add` new numbers, AVAILABLE, into an organization's pool."""
+    caller.viewer.require(Role.ADMIN)
+    problems = Problems()
+    country = country.strip().upper()
+    _check_text(problems, vendor, "vendor", required=True)
+    details.check(problems, creating=True)
+    if not phone.is_country(country):
+        problems.add(
+            ErrorCode.VALIDATION, f"{country!r} is not an ISO 3166-1 country", ["input", "country"]
+        )
+    pool: Organization | None
+    if organization_id is None:
+        pool = await session.get(Organization, caller.viewer.org_id)
+    else:
+        pool = await organizations.find_visible(session, caller.viewer, organization_id)
+        if pool is None:
+            problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "organizationId"])
+    if not numbers:
+        problems.add(ErrorCode.VALIDATION, "name at least one number", ["input", "numbers"])
+    if len(numbers) > caller.policy.max_add:
+        problems.add(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"add at most {caller.policy.max_add} numbers a call (import for more); "
+            f"{len(numbers)} given",
+            ["input", "numbers"],
+        )
+        problems.raise_if_any()
+    wanted: dict[str, tuple[str, ...]] = {}
+    for index, raw in enumerate(numbers):
+        path: tuple[str, ...] = ("input", "numbers", str(index))
+        e164 = phone.normalise_for_country(raw, country) if phone.is_country(country) else None
+        if e164 is None:
+            problems.add(
+                ErrorCode.VALIDATION, f"{raw!r} is not a valid number of {country}", path, raw
+            )
+        elif e164 in wanted:
+            problems.add(ErrorCode.VALIDATION, f"{e164} is named twice", path, e164)
+        else:
+            wanted[e164] = path
+    existing = await session.scalars(sa.select(Number.e164).where(Number.e164.in_(wanted)))
+    for e164 in existing:
+        problems.add(
+            ErrorCode.ALREADY_EXISTS, f"{e164} is already in the inventory", wanted[e164], e164
+        )
+    problems.raise_if_any()
+    assert pool is not None
+    now = caller.clock.now()
+    series_of = await series_matcher(session)
+    fields = {
+        "vendor": vendor.strip(),
+        "country": country,
+        "capabilities": capability_mask(details.capabilities or [Capability.VOICE]),
+        "golden": False,
+        "ported_in": False,
+        **details.values(),
+    }
+    await session.execute(
+        sa.insert(Number),
+        [
+            {
+                **fields,
+                "e164": e164,
+                "state": NumberState.AVAILABLE,
+                "organization_id": pool.id,
+                "series_id": series_of(e164),
+                "state_changed_at": now,
+            }
+            for e164 in wanted
+        ],
+    )
+    rows = list(
+        (
+            await session.scalars(
+                sa.select(Number).where(Number.e164.in_(wanted)).order_by(Number.e164)
+            )
+        ).all()
+    )
+    await record(
+        session,
+        [(row.id, None, NumberState.AVAILABLE) for row in rows],
+        "ADDED",
+        actor=caller.actor,
+        at=now,
+        remark=None,
+    )
+    return rows
+
+
+async def series_matcher(session: AsyncSession) -> "SeriesMatcher":
+    prefixes = dict((await session.execute(sa.select(Series.prefix, Series.id))).tuples().all())
+    return SeriesMatcher(prefixes)
+
+
+class SeriesMatcher:
+    """The series of a number: the one with the longest prefix it starts with."""
+
+    def __init__(self, prefixes: Mapping[str, int]) -> None:
+        self._prefixes = prefixes
+
+    def __call__(self, e164: str) -> int | None:
+        for end in range(len(e164), 1, -1):
+            series_id = self._prefixes.get(e164[:end])
+            if series_id is not None:
+                return series_id
+        return None
+
+
+async def find(session: AsyncSession, viewer: Viewer, raw: str) -> Number | None:
+    """A number by its text in any notation, if the viewer's subtree holds it."""
+    e164 = phone.normalise(raw)
+    if e164 is None:
+        return None
+    query = (
+        sa.select(Number)
+        .join(Organization, Organization.id == Number.organization_id)
+        .where(Number.e164 == e164, subtree_clause(viewer.org_path))
+    )
+    return (await session.scalars(query)).one_or_none()

@@ -1,0 +1,30 @@
+"""The operators' rules in numbers: periods and batch limits, taken from settings once."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from settings import Settings
+
+
+@dataclass(frozen=True)
+class Policy:
+    free_reservation: timedelta = timedelta(days=28)
+    expired_hold: timedelta = timedelta(days=56)
+    terminated_hold: timedelta = timedelta(days=28)
+    swap_hold: timedelta = timedelta(days=1)
+    lock: timedelta = timedelta(days=90)
+    notice_before: timedelta = timedelta(days=7)
+    max_batch: int = 1_000
+    max_add: int = 50
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Policy":
+        return cls(
+            free_reservation=timedelta(days=settings.free_reservation_days),
+            expired_hold=timedelta(days=settings.expired_hold_days),
+            terminated_hold=timedelta(days=settings.terminated_hold_days),
+            swap_hold=timedelta(days=settings.swap_hold_days),
+            lock=timedelta(days=settings.lock_days),
+            notice_before=timedelta(days=settings.notice_days_before),
+            max_batch=settings.max_batch_size,
+        )

@@ -1,0 +1,118 @@
+"""Numbers (DIDs) and their history."""
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, str_enum
+
+
+class NumberState(enum.StrEnum):
+    AVAILABLE = "AVAILABLE"
+    RESERVED = "RESERVED"
+    LOCKED = "LOCKED"
+    ASSIGNED = "ASSIGNED"
+    DELETED = "DELETED"
+
+
+class ReservationKind(enum.StrEnum):
+    FREE = "FREE"
+    CHARGED = "CHARGED"
+
+
+class ReservationReason(enum.StrEnum):
+    MANUAL = "MANUAL"
+    SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
+    SUBSCRIPTION_TERMINATED = "SUBSCRIPTION_TERMINATED"
+    SWAPPED_OUT = "SWAPPED_OUT"
+
+
+class DeletionReason(enum.StrEnum):
+    PORTED_OUT = "PORTED_OUT"
+    RETURNED_TO_VENDOR = "RETURNED_TO_VENDOR"
+    FAULTY = "FAULTY"
+
+
+class Capability(enum.IntFlag):
+    """Stored as a bit set, so "has all of these" is one mask test."""
+
+    VOICE = 1
+    FAX = 2
+    SMS = 4
+
+
+class Number(Base):
+    __tablename__ = "numbers"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    e164: Mapped[str] = mapped_column(
+        sa.String(16).with_variant(sa.String(16, collation="C"), "postgresql"), unique=True
+    )
+    state: Mapped[NumberState] = mapped_column(str_enum(NumberState, "number_state"))
+    country: Mapped[str] = mapped_column(sa.String(2))
+    sku: Mapped[str] = mapped_column(sa.String(100))
+    vendor: Mapped[str] = mapped_column(sa.String(100))
+    capabilities: Mapped[int] = mapped_column(sa.Integer)
+    routing: Mapped[str | None] = mapped_column(sa.String(200))
+    golden: Mapped[bool] = mapped_column(sa.Boolean)
+    ported_in: Mapped[bool] = mapped_column(sa.Boolean)
+    visible_to_domain: Mapped[str | None] = mapped_column(sa.String(200))
+    tag: Mapped[str | None] = mapped_column(sa.String(200))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    # The pool that holds the number.
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    series_id: Mapped[int | None] = mapped_column(sa.ForeignKey("series.id"), index=True)
+    state_changed_at: Mapped[datetime]
+    # When a reservation or lock lapses; null for ones that never do.
+    expires_at: Mapped[datetime | None]
+
+    reservation_kind: Mapped[ReservationKind | None] = mapped_column(
+        str_enum(ReservationKind, "reservation_kind")
+    )
+    reservation_reason: Mapped[ReservationReason | None] = mapped_column(
+        str_enum(ReservationReason, "reservation_reason")
+    )
+    reserved_for_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
+    reservation_tag: Mapped[str | None] = mapped_column(sa.String(200))
+    reservation_remark: Mapped[str | None] = mapped_column(sa.Text)
+    reserved_at: Mapped[datetime | None]
+    did_reservation_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid)
+    # The subscription an automatic reservation holds the number for (reactivation).
+    held_for_subscription_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid, index=True)
+
+    lock_remark: Mapped[str | None] = mapped_column(sa.Text)
+    locked_at: Mapped[datetime | None]
+
+    subscription_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid, index=True)
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+
+    deletion_reason: Mapped[DeletionReason | None] = mapped_column(
+        str_enum(DeletionReason, "deletion_reason")
+    )
+
+    __table_args__ = (
+        sa.Index("ix_numbers_state_expires_at", "state", "expires_at"),
+        sa.Index("ix_numbers_organization_id_state", "organization_id", "state"),
+    )
+
+
+class NumberEvent(Base):
+    __tablename__ = "number_events"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    number_id: Mapped[int] = mapped_column(sa.ForeignKey("numbers.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(sa.String(40))
+    from_state: Mapped[NumberState | None] = mapped_column(str_enum(NumberState, "from_state"))
+    to_state: Mapped[NumberState | None] = mapped_column(str_enum(NumberState, "to_state"))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    remark: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (sa.Index("ix_number_events_number_id_id", "number_id", "id"),)

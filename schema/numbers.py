@@ -1,0 +1,347 @@
+"""Number, its reservation, lock and history; the number inputs and payload."""
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+import strawberry
+
+from domain import ids
+from domain.pagination import Page, encode_cursor, page_request
+from models import Capability as CapabilityFlag
+from models import DeletionReason as DeletionReasonModel
+from models import Number as NumberRow
+from models import NumberEvent as NumberEventRow
+from models import NumberState as NumberStateModel
+from models import ReservationKind as ReservationKindModel
+from models import ReservationReason as ReservationReasonModel
+from resolvers.context import Context
+from schema.common import Node, PageInfo, UserError
+from schema.organizations import OrganizationType
+from schema.series import SeriesType
+
+TYPE_NAME = "Number"
+Info = strawberry.Info[Context, None]
+
+NumberState = strawberry.enum(NumberStateModel, name="NumberState")
+ReservationKind = strawberry.enum(ReservationKindModel, name="ReservationKind")
+ReservationReason = strawberry.enum(
+    ReservationReasonModel, name="ReservationReason", description="Why a number is reserved."
+)
+DeletionReason = strawberry.enum(DeletionReasonModel, name="DeletionReason")
+
+
+@strawberry.enum
+class Capability(enum.Enum):
+    VOICE = "VOICE"
+    FAX = "FAX"
+    SMS = "SMS"
+
+    @property
+    def flag(self) -> CapabilityFlag:
+        return CapabilityFlag[self.name]
+
+
+def capabilities_of(mask: int) -> list[Capability]:
+    return [c for c in Capability if mask & c.flag]
+
+
+async def _organization(info: Info, org_id: int | None) -> OrganizationType | None:
+    if org_id is None:
+        return None
+    row = await info.context.loaders.organization.load(org_id)
+    return OrganizationType.from_row(row) if row is not None else None
+
+
+@strawberry.type
+class Reservation:
+    row: strawberry.Private[NumberRow]
+    kind: ReservationKind  # type: ignore[valid-type]
+    reason: ReservationReason  # type: ignore[valid-type]
+    tag: str | None
+    remark: str | None
+    starts_at: datetime
+    expires_at: datetime | None = strawberry.field(
+        description="Null only for reservations that never lapse."
+    )
+    did_reservation_uuid: UUID | None
+
+    @strawberry.field(description="The organization the number is held for.")
+    async def reserved_for(self, info: Info) -> OrganizationType | None:
+        return await _organization(info, self.row.reserved_for_id)
+
+
+@strawberry.type
+class Lock:
+    remark: str | None
+    locked_at: datetime
+    expires_at: datetime | None = strawberry.field(description="Null for a permanent lock.")
+
+
+@strawberry.type
+class NumberEvent:
+    at: datetime
+    action: str = strawberry.field(
+        description="What happened, e.g. ADDED, RESERVED, EXTENDED, RELEASED, ASSIGNED, LOCKED, "
+        "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, EDITED, NOTIFIED."
+    )
+    from_state: NumberState | None  # type: ignore[valid-type]
+    to_state: NumberState | None  # type: ignore[valid-type]
+    actor: str = strawberry.field(description='Who did it: a token\'s name, or "system" for jobs.')
+    remark: str | None
+
+    @classmethod
+    def from_row(cls, row: NumberEventRow) -> "NumberEvent":
+        return cls(
+            at=row.at,
+            action=row.action,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            actor=row.actor,
+            remark=row.remark,
+        )
+
+
+@strawberry.type
+class NumberEventEdge:
+    node: NumberEvent
+    cursor: str
+
+
+@strawberry.type
+class NumberEventConnection:
+    number_id: strawberry.Private[int]
+    edges: list[NumberEventEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    async def total_count(self, info: Info) -> int:
+        return await info.context.loaders.history_count.load(self.number_id)
+
+
+@strawberry.type(name="Number")
+class NumberType(Node):
+    row: strawberry.Private[NumberRow]
+    e164: str
+    state: NumberState  # type: ignore[valid-type]
+    country: str
+    sku: str
+    vendor: str
+    capabilities: list[Capability]
+    routing: str | None
+    golden: bool
+    ported_in: bool
+    visible_to_domain: str | None
+    tag: str | None
+    notes: str | None
+    subscription_uuid: UUID | None
+    deletion_reason: DeletionReason | None  # type: ignore[valid-type]
+    state_changed_at: datetime
+    reservation: Reservation | None
+    lock: Lock | None
+
+    @classmethod
+    def from_row(cls, row: NumberRow) -> "NumberType":
+        reservation = lock = None
+        if row.state is NumberStateModel.RESERVED:
+            assert row.reservation_kind is not None
+            assert row.reservation_reason is not None
+            assert row.reserved_at is not None
+            reservation = Reservation(
+                row=row,
+                kind=row.reservation_kind,
+                reason=row.reservation_reason,
+                tag=row.reservation_tag,
+                remark=row.reservation_remark,
+                starts_at=row.reserved_at,
+                expires_at=row.expires_at,
+                did_reservation_uuid=row.did_reservation_uuid,
+            )
+        if row.state is NumberStateModel.LOCKED:
+            assert row.locked_at is not None
+            lock = Lock(remark=row.lock_remark, locked_at=row.locked_at, expires_at=row.expires_at)
+        return cls(
+            row=row,
+            id=strawberry.ID(ids.encode(TYPE_NAME, row.e164)),
+            e164=row.e164,
+            state=row.state,
+            country=row.country,
+            sku=row.sku,
+            vendor=row.vendor,
+            capabilities=capabilities_of(row.capabilities),
+            routing=row.routing,
+            golden=row.golden,
+            ported_in=row.ported_in,
+            visible_to_domain=row.visible_to_domain,
+            tag=row.tag,
+            notes=row.notes,
+            subscription_uuid=row.subscription_uuid,
+            deletion_reason=row.deletion_reason,
+            state_changed_at=row.state_changed_at,
+            reservation=reservation,
+            lock=lock,
+        )
+
+    @strawberry.field(description="The organization whose pool holds the number.")
+    async def organization(self, info: Info) -> OrganizationType:
+        org = await _organization(info, self.row.organization_id)
+        assert org is not None
+        return org
+
+    @strawberry.field
+    async def series(self, info: Info) -> SeriesType | None:
+        if self.row.series_id is None:
+            return None
+        row = await info.context.loaders.series.load(self.row.series_id)
+        return SeriesType.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def owner_uuid(self, info: Info) -> UUID | None:
+        owner = await _organization(info, self.row.owner_id)
+        return owner.uuid if owner is not None else None
+
+    @strawberry.field(description="Newest first.")
+    async def history(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> NumberEventConnection:
+        request = page_request(first, after, info.context.settings.max_page_size)
+        before = int(request.after[0]) if request.after else None
+        rows = await info.context.loaders.history.load((self.row.id, request.first, before))
+        page = Page(
+            rows=rows[: request.first],
+            has_next=len(rows) > request.first,
+            has_previous=request.after is not None,
+        )
+        edges = [
+            NumberEventEdge(node=NumberEvent.from_row(row), cursor=encode_cursor(row.id))
+            for row in page.rows
+        ]
+        return NumberEventConnection(
+            number_id=self.row.id,
+            edges=edges,
+            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
+        )
+
+
+@strawberry.type
+class NumbersPayload:
+    numbers: list[NumberType]
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class AddNumbersInput:
+    numbers: list[str] = strawberry.field(description="1 to 50 numbers.")
+    vendor: str
+    country: str
+    sku: str
+    capabilities: list[Capability] | None = strawberry.field(
+        default_factory=lambda: [Capability.VOICE]
+    )
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the viewer's organization."
+    )
+    routing: str | None = None
+    golden: bool | None = False
+    ported_in: bool | None = False
+    visible_to_domain: str | None = None
+    tag: str | None = None
+    notes: str | None = None
+
+
+@strawberry.input
+class ReserveNumbersInput:
+    numbers: list[str]
+    reserved_for_id: strawberry.ID = strawberry.field(
+        description="The organization the numbers are held for (the Org UUID of the seeds)."
+    )
+    remark: str | None = None
+    tag: str | None = strawberry.field(default=None, description="For an individual or a role.")
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="At most the free reservation period from now; defaults to it."
+    )
+
+
+@strawberry.input
+class ExtendReservationInput:
+    numbers: list[str]
+    did_reservation_uuid: UUID = strawberry.field(
+        description="The DID Reservation subscription that pays for the extension."
+    )
+    expires_at: datetime = strawberry.field(description="End of the paid period.")
+    remark: str | None = None
+
+
+@strawberry.input
+class ReleaseNumbersInput:
+    numbers: list[str]
+    remark: str | None = None
+
+
+@strawberry.input
+class AssignNumbersInput:
+    numbers: list[str]
+    subscription_uuid: UUID
+    owner_uuid: UUID | None = None
+    remark: str | None = None
+
+
+@strawberry.input
+class LockNumbersInput:
+    numbers: list[str]
+    remark: str | None = None
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="Defaults to the lock period of policy from now."
+    )
+
+
+@strawberry.input
+class UnlockNumbersInput:
+    numbers: list[str]
+    remark: str | None = None
+
+
+@strawberry.input
+class DeleteNumbersInput:
+    numbers: list[str]
+    reason: DeletionReason  # type: ignore[valid-type]
+    remark: str | None = None
+
+
+@strawberry.input
+class RecoverNumbersInput:
+    numbers: list[str]
+    remark: str | None = None
+
+
+@strawberry.input(
+    description="Mass edit: each field given is set on every number; omitted fields stay."
+)
+class EditNumbersInput:
+    numbers: list[str]
+    sku: str | None = None
+    capabilities: list[Capability] | None = None
+    routing: str | None = None
+    golden: bool | None = None
+    ported_in: bool | None = None
+    visible_to_domain: str | None = None
+    tag: str | None = None
+    notes: str | None = None
+
+
+@strawberry.input
+class SubscriptionEventInput:
+    subscription_uuid: UUID
+    remark: str | None = None
+
+
+@strawberry.input
+class SwapNumberInput:
+    subscription_uuid: UUID
+    old_number: str = strawberry.field(
+        description="The number leaving the subscription; it is reserved for the swap period."
+    )
+    new_number: str = strawberry.field(
+        description="The number joining it; AVAILABLE or RESERVED for the owner."
+    )
+    remark: str | None = None
