@@ -41,4 +41,4 @@ async def counts(session: AsyncSession, number_ids: Sequence[int]) -> dict[int, 
         .where(NumberEvent.number_id.in_(number_ids))
         .group_by(NumberEvent.number_id)
     )
-    return dict((await session.execute(query)).tuples().all())
+    return {number_id: count for number_id, count in await session.execute(query)}

@@ -546,7 +546,8 @@ async def add(
 
 
 async def series_matcher(session: AsyncSession) -> "SeriesMatcher":
-    prefixes = dict((await session.execute(sa.select(Series.prefix, Series.id))).tuples().all())
+    result = await session.execute(sa.select(Series.prefix, Series.id))
+    prefixes = {prefix: series_id for prefix, series_id in result}
     return SeriesMatcher(prefixes)
 
 
