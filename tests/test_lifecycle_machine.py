@@ -41,9 +41,9 @@ async def _fresh_world(url: str) -> World:
     db = Database(url, pool_size=2)
     async with db.write() as session:
         for table in reversed(Base.metadata.sorted_tables):
-            if table is Organization.__table__:
+            if table.name == Organization.__tablename__:
                 # Leaves first: a parent may not go before its children.
-                await session.execute(sa.delete(table).where(Organization.depth > 0))
+                await session.execute(sa.delete(Organization).where(Organization.depth > 0))
             await session.execute(sa.delete(table))
     clock = ManualClock(datetime(2026, 3, 2, 9, 0).astimezone())
     async with db.write() as session:
