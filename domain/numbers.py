@@ -401,7 +401,7 @@ class NumberDetails:
 
     def check(self, problems: Problems, *, creating: bool = False) -> None:
         _check_text(problems, self.sku, "sku", required=creating)
-        if self.sku is not None and not self.sku.strip():
+        if not creating and self.sku is not None and not self.sku.strip():
             problems.add(ErrorCode.VALIDATION, "sku must not be blank", ["input", "sku"])
         if self.capabilities is not None and not self.capabilities:
             problems.add(
@@ -487,10 +487,13 @@ async def add(
     wanted: dict[str, tuple[str, ...]] = {}
     for index, raw in enumerate(numbers):
         path: tuple[str, ...] = ("input", "numbers", str(index))
-        e164 = phone.normalise_for_country(raw, country) if phone.is_country(country) else None
+        if not phone.is_country(country):
+            break  # reported once, above; numbers cannot be judged without it
+        e164 = phone.normalise_for_country(raw, country)
         if e164 is None:
+            named = phone.normalise_valid(raw) or raw
             problems.add(
-                ErrorCode.VALIDATION, f"{raw!r} is not a valid number of {country}", path, raw
+                ErrorCode.VALIDATION, f"{raw!r} is not a valid number of {country}", path, named
             )
         elif e164 in wanted:
             problems.add(ErrorCode.VALIDATION, f"{e164} is named twice", path, e164)

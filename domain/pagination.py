@@ -29,8 +29,10 @@ def encode_cursor(*key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def page_request(first: int | None, after: str | None, max_page_size: int) -> PageRequest:
-    """Validate `first` and `after` as the API receives them."""
+def page_request(
+    first: int | None, after: str | None, max_page_size: int, key_type: type = str
+) -> PageRequest:
+    """Validate `first` and `after` (a cursor whose key is of `key_type`)."""
     if first is None:
         first = max_page_size
     if first < 0 or first > max_page_size:
@@ -43,7 +45,7 @@ def page_request(first: int | None, after: str | None, max_page_size: int) -> Pa
         key = json.loads(base64.urlsafe_b64decode(after.encode()))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         key = None
-    if not isinstance(key, list) or not key:
+    if not isinstance(key, list) or not key or not all(type(part) is key_type for part in key):
         raise DomainError.one(ErrorCode.VALIDATION, "after is not a cursor of this list", ["after"])
     return PageRequest(first, tuple(key))
 

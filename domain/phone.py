@@ -39,3 +39,11 @@ def normalise_for_country(raw: str, country: str) -> str | None:
 
 def is_country(code: str) -> bool:
     return code in phonenumbers.SUPPORTED_REGIONS
+
+
+def normalise_valid(raw: str) -> str | None:
+    """E.164 for a valid number of any country, or None."""
+    parsed = _parse(_international(raw), None)
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -1,10 +1,12 @@
 """The assembled schema: every domain's queries and mutations, with limits and error policy."""
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
@@ -12,6 +14,7 @@ from resolvers.access import AccessMutations, AccessQueries
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.series import SeriesMutations, SeriesQueries
+from schema.common import DATETIME
 from schema.extensions import ErrorPolicy, limit_extensions
 from settings import Settings
 
@@ -53,6 +56,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return NumbraSchema(
         query=Query,
         mutation=Mutation,
+        config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         extensions=[
             *limit_extensions(settings.max_query_depth, settings.max_aliases, settings.max_tokens),
             ErrorPolicy,

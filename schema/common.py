@@ -1,5 +1,6 @@
 """Types every part of the API shares: Node, PageInfo, UserError, enums."""
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -11,6 +12,25 @@ from models import Role as RoleModel
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+
+def _parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no offset: give one, e.g. 2026-03-02T09:00:00Z")
+    return parsed
+
+
+# Times are ISO-8601 with an offset: a time without one is refused as bad input,
+# never guessed at.
+DATETIME = strawberry.scalar(
+    name="DateTime",
+    description="Date and time, ISO-8601 with an offset.",
+    serialize=lambda value: value.isoformat(),
+    parse_value=_parse_datetime,
+)
 
 ErrorCode = strawberry.enum(errors.ErrorCode, name="ErrorCode")
 Role = strawberry.enum(RoleModel, name="Role")

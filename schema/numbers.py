@@ -204,7 +204,7 @@ class NumberType(Node):
     async def history(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> NumberEventConnection:
-        request = page_request(first, after, info.context.settings.max_page_size)
+        request = page_request(first, after, info.context.settings.max_page_size, int)
         before = int(request.after[0]) if request.after else None
         rows = await info.context.loaders.history.load((self.row.id, request.first, before))
         page = Page(
