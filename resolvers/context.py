@@ -25,7 +25,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, self.viewer_or_none)
 
     @property
     def viewer(self) -> Viewer:

@@ -4,24 +4,38 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain import history, organizations
-from models import NumberEvent, Organization, Series
+from domain import history, inventory, organizations, search
+from domain.access import Viewer
+from domain.errors import Problems
+from domain.inventory import AllocationRow
+from domain.pagination import Page, PageRequest
+from models import Number, NumberEvent, NumberState, Organization, Series
 from models.database import Database
 
 # (number id, first, id of the event the page starts after)
 HistoryKey = tuple[int, int, int | None]
+# (organization id, include descendants, filter, page request)
+PoolKey = tuple[int, bool, search.NumberFilter, PageRequest]
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, viewer: Viewer | None) -> None:
         self._db = db
+        self._viewer = viewer
         self.organization = DataLoader[int, Organization | None](self._load_organizations)
         self.children = DataLoader[int, list[Organization]](self._load_children)
         self.series = DataLoader[int, Series | None](self._load_series)
         self.history = DataLoader[HistoryKey, list[NumberEvent]](self._load_history)
         self.history_count = DataLoader[int, int](self._load_history_counts)
+        self.allocations = DataLoader[int, list[AllocationRow]](self._load_allocations)
+        self.state_counts = DataLoader[tuple[int, bool], dict[NumberState, int]](
+            self._load_state_counts
+        )
+        self.pool_page = DataLoader[PoolKey, Page[Number]](self._load_pool_pages)
+        self.pool_count = DataLoader[PoolKey, int](self._load_pool_counts)
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
         async with self._db.read() as session:
@@ -56,3 +70,59 @@ class Loaders:
         async with self._db.read() as session:
             found = await history.counts(session, keys)
         return [found.get(key, 0) for key in keys]
+
+    async def _load_allocations(self, keys: Sequence[int]) -> list[list[AllocationRow]]:
+        async with self._db.read() as session:
+            found = await inventory.allocations(session, keys)
+        return [found.get(key, []) for key in keys]
+
+    async def _load_state_counts(
+        self, keys: Sequence[tuple[int, bool]]
+    ) -> list[dict[NumberState, int]]:
+        found: dict[tuple[int, bool], dict[NumberState, int]] = {}
+        async with self._db.read() as session:
+            for include in (False, True):
+                org_ids = [org_id for org_id, flag in keys if flag is include]
+                if org_ids:
+                    counts = await inventory.state_counts(session, org_ids, include)
+                    found.update({(org_id, include): c for org_id, c in counts.items()})
+        return [found[key] for key in keys]
+
+    async def _load_pool_pages(self, keys: Sequence[PoolKey]) -> list[Page[Number]]:
+        found: dict[PoolKey, Page[Number]] = {}
+        async with self._db.read() as session:
+            for (include, spec, request), org_ids in _shapes(keys).items():
+                where = await self._where(session, spec)
+                pages = await search.pages_per_organization(
+                    session, org_ids, include, where, request
+                )
+                found.update({(o, include, spec, request): p for o, p in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _load_pool_counts(self, keys: Sequence[PoolKey]) -> list[int]:
+        found: dict[PoolKey, int] = {}
+        async with self._db.read() as session:
+            for (include, spec, request), org_ids in _shapes(keys).items():
+                where = await self._where(session, spec)
+                counts = await search.counts_per_organization(session, org_ids, include, where)
+                found.update({(o, include, spec, request): n for o, n in counts.items()})
+        return [found[key] for key in keys]
+
+    async def _where(
+        self, session: AsyncSession, spec: search.NumberFilter
+    ) -> list[sa.ColumnElement[bool]]:
+        assert self._viewer is not None
+        problems = Problems()
+        where = await search.build(session, self._viewer, spec, problems)
+        problems.raise_if_any()
+        return where
+
+
+def _shapes(
+    keys: Sequence[PoolKey],
+) -> dict[tuple[bool, search.NumberFilter, PageRequest], list[int]]:
+    """Keys grouped by everything but the organization: one query per group."""
+    shapes: dict[tuple[bool, search.NumberFilter, PageRequest], list[int]] = defaultdict(list)
+    for org_id, include, spec, request in keys:
+        shapes[(include, spec, request)].append(org_id)
+    return shapes

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
 from resolvers.access import AccessMutations, AccessQueries
+from resolvers.inventory import AllocationMutations, InventoryQueries
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.series import SeriesMutations, SeriesQueries
@@ -22,12 +23,14 @@ log = logging.getLogger("numbra.graphql")
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, NumberQueries, SeriesQueries):
+class Query(AccessQueries, OrganizationQueries, NumberQueries, InventoryQueries, SeriesQueries):
     pass
 
 
 @strawberry.type
-class Mutation(OrganizationMutations, SeriesMutations, NumberMutations, AccessMutations):
+class Mutation(
+    OrganizationMutations, SeriesMutations, NumberMutations, AllocationMutations, AccessMutations
+):
     pass
 
 

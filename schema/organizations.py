@@ -1,6 +1,7 @@
 """Organization, its connection, inputs and payload."""
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
@@ -11,6 +12,10 @@ from domain.pagination import Page, encode_cursor
 from models import Organization as OrganizationRow
 from resolvers.context import Context
 from schema.common import Node, OrganizationKind, PageInfo, UserError
+
+if TYPE_CHECKING:
+    from schema.allocation import Allocation
+    from schema.search import NumberConnection, NumberFilterInput, StateCount
 
 
 @strawberry.type(name="Organization")
@@ -58,6 +63,43 @@ class OrganizationType(Node):
         visible = self.row.ancestor_ids[ctx.viewer.depth :]
         rows = await ctx.loaders.organization.load_many(visible)
         return [OrganizationType.from_row(row) for row in rows if row is not None]
+
+    # The number views below return types that import this module, so they are
+    # named lazily and built by the functions in resolvers/inventory.py.
+    @strawberry.field(
+        description="Numbers held in this organization's own pool, or in its whole subtree."
+    )
+    async def numbers(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: Annotated["NumberFilterInput", strawberry.lazy("schema.search")] | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+        include_descendants: bool | None = False,
+    ) -> Annotated["NumberConnection", strawberry.lazy("schema.search")]:
+        from resolvers import inventory
+
+        return await inventory.organization_numbers(
+            info, self.row, filter, first, after, bool(include_descendants)
+        )
+
+    @strawberry.field(
+        description="One row per series this organization holds numbers of, in its own pool."
+    )
+    async def allocations(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["Allocation", strawberry.lazy("schema.allocation")]]:
+        from resolvers import inventory
+
+        return await inventory.organization_allocations(info, self.row)
+
+    @strawberry.field
+    async def number_counts(
+        self, info: strawberry.Info[Context, None], include_descendants: bool | None = False
+    ) -> list[Annotated["StateCount", strawberry.lazy("schema.search")]]:
+        from resolvers import inventory
+
+        return await inventory.organization_counts(info, self.row, bool(include_descendants))
 
 
 @strawberry.type

@@ -1,0 +1,58 @@
+"""What organizations hold: per-series allocations and per-state counts, for many at once."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.search import per_organization
+from models import Number, NumberState
+
+
+@dataclass(frozen=True)
+class AllocationRow:
+    organization_id: int
+    series_id: int
+    allocated: int
+    unused: int
+
+
+async def allocations(
+    session: AsyncSession, org_ids: Sequence[int]
+) -> dict[int, list[AllocationRow]]:
+    """Per organization, one row per series its own pool holds numbers of."""
+    unused = sa.func.sum(sa.case((Number.state == NumberState.AVAILABLE, 1), else_=0))
+    query = (
+        sa.select(Number.organization_id, Number.series_id, sa.func.count(), unused)
+        .where(
+            Number.organization_id.in_(org_ids),
+            Number.state != NumberState.DELETED,
+            Number.series_id.is_not(None),
+        )
+        .group_by(Number.organization_id, Number.series_id)
+        .order_by(Number.organization_id, Number.series_id)
+    )
+    found: dict[int, list[AllocationRow]] = defaultdict(list)
+    for org_id, series_id, allocated, free in await session.execute(query):
+        found[org_id].append(AllocationRow(org_id, series_id, allocated, int(free or 0)))
+    return found
+
+
+async def state_counts(
+    session: AsyncSession, org_ids: Sequence[int], include_descendants: bool
+) -> dict[int, dict[NumberState, int]]:
+    """Per organization, how many numbers of each state its pool (or subtree) holds."""
+    owner, source = per_organization(org_ids, include_descendants)
+    query = source.with_only_columns(owner, Number.state, sa.func.count()).group_by(
+        owner, Number.state
+    )
+    if not include_descendants:
+        query = query.where(Number.organization_id.in_(org_ids))
+    found: dict[int, dict[NumberState, int]] = {
+        org_id: dict.fromkeys(NumberState, 0) for org_id in org_ids
+    }
+    for org_id, state, count in await session.execute(query):
+        found[org_id][state] = count
+    return found

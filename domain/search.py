@@ -1,0 +1,250 @@
+"""Finding numbers: one filter language for lists, counts and exports.
+
+Every query is scoped to the viewer's subtree and ordered by e164, paged by cursor.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from domain import ids, organizations, phone
+from domain.access import Viewer
+from domain.errors import ErrorCode, Problems
+from domain.numbers import capability_mask
+from domain.organizations import subtree_clause
+from domain.pagination import Page, PageRequest, make_page
+from domain.series import TYPE_NAME as SERIES_TYPE
+from models import Capability, Number, NumberState, Organization, Series
+
+_PATTERN = re.compile(r"^\+?[0-9*]+$")
+MAX_FILTER_NUMBERS = 10_000
+
+
+@dataclass(frozen=True)
+class NumberFilter:
+    states: Sequence[NumberState] | None = None
+    pattern: str | None = None
+    numbers: Sequence[str] | None = None
+    capabilities: Sequence[Capability] | None = None
+    sku: str | None = None
+    vendor: str | None = None
+    country: str | None = None
+    routing: str | None = None
+    golden: bool | None = None
+    ported_in: bool | None = None
+    visible_to_domain: str | None = None
+    subscription_uuid: UUID | None = None
+    owner_uuid: UUID | None = None
+    tag: str | None = None
+    series_id: str | None = None
+    organization_id: str | None = None
+    include_descendants: bool = False
+    expires_before: datetime | None = None
+
+
+def _upper(prefix: str) -> str:
+    """The least string above every string that starts with `prefix` (digits only follow)."""
+    return prefix + ":"
+
+
+def pattern_clause(pattern: str, problems: Problems) -> sa.ColumnElement[bool] | None:
+    """The pattern language of the contract's NumberFilter, as SQL."""
+    if not _PATTERN.match(pattern) or pattern in {"+", ""}:
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"{pattern!r} is not a pattern: digits, an optional leading '+', and '*'",
+            ["filter", "pattern"],
+        )
+        return None
+    if "*" not in pattern:
+        if pattern.startswith("+"):
+            return sa.and_(Number.e164 >= pattern, Number.e164 < _upper(pattern))
+        return Number.e164.contains(pattern, autoescape=True)
+    whole = pattern if pattern.startswith(("+", "*")) else "+" + pattern
+    clauses: list[sa.ColumnElement[bool]] = [Number.e164.like(whole.replace("*", "%"))]
+    literal_prefix = whole.split("*", 1)[0]
+    if len(literal_prefix) > 1:
+        # The literal head of the pattern lets the e164 index narrow the scan.
+        clauses += [Number.e164 >= literal_prefix, Number.e164 < _upper(literal_prefix)]
+    return sa.and_(*clauses)
+
+
+async def build(
+    session: AsyncSession, viewer: Viewer, spec: NumberFilter | None, problems: Problems
+) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses for a filter, within the viewer's subtree; problems if it is wrong."""
+    spec = spec or NumberFilter()
+    where: list[sa.ColumnElement[bool]] = []
+    if not viewer.at_root:
+        pools = sa.select(Organization.id).where(subtree_clause(viewer.org_path))
+        where.append(Number.organization_id.in_(pools.scalar_subquery()))
+    if spec.states:
+        where.append(Number.state.in_(spec.states))
+    if spec.pattern is not None:
+        clause = pattern_clause(spec.pattern, problems)
+        if clause is not None:
+            where.append(clause)
+    if spec.numbers is not None:
+        where.append(Number.e164.in_(_normalised(spec.numbers, problems)))
+    if spec.capabilities:
+        mask = capability_mask(spec.capabilities)
+        where.append(Number.capabilities.op("&")(mask) == mask)
+    for column, value in (
+        (Number.sku, spec.sku),
+        (Number.vendor, spec.vendor),
+        (Number.country, spec.country.upper() if spec.country else None),
+        (Number.routing, spec.routing),
+        (Number.golden, spec.golden),
+        (Number.ported_in, spec.ported_in),
+        (Number.visible_to_domain, spec.visible_to_domain),
+        (Number.subscription_uuid, spec.subscription_uuid),
+    ):
+        if value is not None:
+            where.append(column == value)
+    if spec.tag is not None:
+        where.append(sa.or_(Number.tag == spec.tag, Number.reservation_tag == spec.tag))
+    if spec.owner_uuid is not None:
+        owner = sa.select(Organization.id).where(Organization.uuid == spec.owner_uuid)
+        where.append(Number.owner_id.in_(owner.scalar_subquery()))
+    if spec.expires_before is not None:
+        where.append(Number.expires_at < spec.expires_before)
+    if spec.series_id is not None:
+        key = ids.decode_uuid(spec.series_id, SERIES_TYPE)
+        series_id = await session.scalar(sa.select(Series.id).where(Series.uuid == key))
+        # An unknown series selects nothing, as a filter on any other unknown value does.
+        where.append(Number.series_id == (series_id or -1))
+    if spec.organization_id is not None:
+        pool = await organizations.find_visible(session, viewer, spec.organization_id)
+        if pool is None:
+            where.append(sa.false())
+        elif spec.include_descendants:
+            pools = sa.select(Organization.id).where(subtree_clause(pool.path))
+            where.append(Number.organization_id.in_(pools.scalar_subquery()))
+        else:
+            where.append(Number.organization_id == pool.id)
+    return where
+
+
+def _normalised(raws: Sequence[str], problems: Problems) -> list[str]:
+    if len(raws) > MAX_FILTER_NUMBERS:
+        problems.add(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"at most {MAX_FILTER_NUMBERS} numbers in a filter",
+            ["filter", "numbers"],
+        )
+        return []
+    found = []
+    for index, raw in enumerate(raws):
+        e164 = phone.normalise(raw)
+        if e164 is None:
+            problems.add(
+                ErrorCode.VALIDATION,
+                f"{raw!r} is not a phone number",
+                ["filter", "numbers", str(index)],
+                raw,
+            )
+        else:
+            found.append(e164)
+    return found
+
+
+async def page(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]], request: PageRequest
+) -> Page[Number]:
+    query = sa.select(Number).where(*where)
+    if request.after is not None:
+        query = query.where(Number.e164 > str(request.after[0]))
+    rows = (await session.scalars(query.order_by(Number.e164).limit(request.first + 1))).all()
+    return make_page(rows, request)
+
+
+async def count(session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]) -> int:
+    query = sa.select(sa.func.count()).select_from(Number).where(*where)
+    return (await session.execute(query)).scalar_one()
+
+
+async def counts_by_state(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]
+) -> dict[NumberState, int]:
+    query = sa.select(Number.state, sa.func.count()).where(*where).group_by(Number.state)
+    found = dict.fromkeys(NumberState, 0)
+    for state, n in await session.execute(query):
+        found[state] = n
+    return found
+
+
+def per_organization(org_ids: Sequence[int], include_descendants: bool) -> tuple[Any, Any]:
+    """The column naming the organization a number counts for, and what to select from.
+
+    Own pool: the number's organization. Subtree: every listed organization above the
+    pool (joined on the path range), so one query serves a whole nested view.
+    """
+    if not include_descendants:
+        return Number.organization_id, sa.select(Number.organization_id.label("owner_org"))
+    top = aliased(Organization)
+    pool = aliased(Organization)
+    source = (
+        sa.select(top.id.label("owner_org"))
+        .select_from(top)
+        .join(
+            pool,
+            sa.and_(
+                pool.path >= top.path,
+                pool.path < sa.func.substr(top.path, 1, sa.func.length(top.path) - 1) + "0",
+            ),
+        )
+        .join(Number, Number.organization_id == pool.id)
+        .where(top.id.in_(org_ids))
+    )
+    return top.id, source
+
+
+async def pages_per_organization(
+    session: AsyncSession,
+    org_ids: Sequence[int],
+    include_descendants: bool,
+    where: Sequence[sa.ColumnElement[bool]],
+    request: PageRequest,
+) -> dict[int, Page[Number]]:
+    """The same page of numbers for each organization, in one query."""
+    owner, source = per_organization(org_ids, include_descendants)
+    rank = sa.func.row_number().over(partition_by=owner, order_by=Number.e164).label("rank")
+    ranked = source.add_columns(Number.id.label("number_id"), rank).where(*where)
+    if not include_descendants:
+        ranked = ranked.where(Number.organization_id.in_(org_ids))
+    if request.after is not None:
+        ranked = ranked.where(Number.e164 > str(request.after[0]))
+    sub = ranked.subquery()
+    query = (
+        sa.select(sub.c.owner_org, Number)
+        .join(Number, Number.id == sub.c.number_id)
+        .where(sub.c.rank <= request.first + 1)
+        .order_by(sub.c.owner_org, Number.e164)
+    )
+    rows: dict[int, list[Number]] = {org_id: [] for org_id in org_ids}
+    for org_id, number in await session.execute(query):
+        rows[org_id].append(number)
+    return {org_id: make_page(found, request) for org_id, found in rows.items()}
+
+
+async def counts_per_organization(
+    session: AsyncSession,
+    org_ids: Sequence[int],
+    include_descendants: bool,
+    where: Sequence[sa.ColumnElement[bool]],
+) -> dict[int, int]:
+    owner, source = per_organization(org_ids, include_descendants)
+    query = source.with_only_columns(owner, sa.func.count()).where(*where).group_by(owner)
+    if not include_descendants:
+        query = query.where(Number.organization_id.in_(org_ids))
+    found = dict.fromkeys(org_ids, 0)
+    for org_id, n in await session.execute(query):
+        found[org_id] = n
+    return found

@@ -1,0 +1,119 @@
+"""NumberFilter, the number connection and per-state counts."""
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from uuid import UUID
+
+import strawberry
+
+from domain import search
+from domain.pagination import Page, encode_cursor
+from models import Number as NumberRow
+from models import NumberState as NumberStateModel
+from schema.common import PageInfo
+from schema.numbers import Capability, NumberState, NumberType
+
+PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
+for any run of digits. Without "*": a leading "+" matches from the start
+("+65" = numbers that begin +65), otherwise anywhere ("65" = numbers that
+contain 65). With "*": the pattern is matched whole ("+65*" begins with +65,
+"*1234" ends with 1234, "+65*00*" begins +65 and contains 00 later)."""
+
+
+@strawberry.input(name="NumberFilter", description=PATTERN_HELP)
+class NumberFilterInput:
+    states: list[NumberState] | None = None  # type: ignore[valid-type]
+    pattern: str | None = None
+    numbers: list[str] | None = strawberry.field(
+        default=None, description="Exact numbers (bulk input)."
+    )
+    capabilities: list[Capability] | None = strawberry.field(
+        default=None, description="Numbers that have all of these."
+    )
+    sku: str | None = None
+    vendor: str | None = None
+    country: str | None = None
+    routing: str | None = None
+    golden: bool | None = None
+    ported_in: bool | None = None
+    visible_to_domain: str | None = None
+    subscription_uuid: UUID | None = None
+    owner_uuid: UUID | None = None
+    tag: str | None = None
+    series_id: strawberry.ID | None = None
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The pool that holds the number."
+    )
+    include_descendants: bool | None = strawberry.field(
+        default=False, description="With organizationId: the whole subtree's pools."
+    )
+    expires_before: datetime | None = strawberry.field(
+        default=None, description="Reservations or locks that lapse before this time."
+    )
+
+    def to_domain(self) -> search.NumberFilter:
+        return search.NumberFilter(
+            states=tuple(self.states) if self.states else None,
+            pattern=self.pattern,
+            numbers=tuple(self.numbers) if self.numbers is not None else None,
+            capabilities=tuple(c.flag for c in self.capabilities) if self.capabilities else None,
+            sku=self.sku,
+            vendor=self.vendor,
+            country=self.country,
+            routing=self.routing,
+            golden=self.golden,
+            ported_in=self.ported_in,
+            visible_to_domain=self.visible_to_domain,
+            subscription_uuid=self.subscription_uuid,
+            owner_uuid=self.owner_uuid,
+            tag=self.tag,
+            series_id=self.series_id,
+            organization_id=self.organization_id,
+            include_descendants=bool(self.include_descendants),
+            expires_before=self.expires_before,
+        )
+
+
+def domain_filter(spec: NumberFilterInput | None) -> search.NumberFilter:
+    return spec.to_domain() if spec is not None else search.NumberFilter()
+
+
+@strawberry.type
+class NumberEdge:
+    node: NumberType
+    cursor: str
+
+
+@strawberry.type
+class NumberConnection:
+    edges: list[NumberEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @classmethod
+    def from_page(
+        cls, page: Page[NumberRow], count: Callable[[], Awaitable[int]]
+    ) -> "NumberConnection":
+        edges = [
+            NumberEdge(node=NumberType.from_row(row), cursor=encode_cursor(row.e164))
+            for row in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
+            count=count,
+        )
+
+
+@strawberry.type
+class StateCount:
+    state: NumberState  # type: ignore[valid-type]
+    count: int
+
+
+def state_counts(counts: dict[NumberStateModel, int]) -> list[StateCount]:
+    return [StateCount(state=state, count=counts.get(state, 0)) for state in NumberStateModel]
