@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ids, organizations
 from domain.errors import DomainError, ErrorCode, Problems
-from domain.lifecycle import Action, apply, plan, record
+from domain.lifecycle import Action, apply, plan, record_moved
 from domain.numbers import Caller, load_items, reload
 from domain.series import TYPE_NAME as SERIES_TYPE
 from models import Number, NumberState, Organization, Role, Series
@@ -118,14 +118,7 @@ async def _move_quantity(
             f"{quantity} asked",
             ["input", "quantity"],
         )
-    await record(
-        session,
-        [(number_id, NumberState.AVAILABLE, NumberState.AVAILABLE) for number_id in moved],
-        action.value,
-        actor=caller.actor,
-        at=caller.clock.now(),
-        remark=remark,
-    )
+    await record_moved(session, moved, action.value, caller.actor, caller.clock.now(), remark)
     # The payload lists the first of the moved numbers, at most a batch's worth.
     rows = await session.scalars(
         sa.select(Number)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberEvent, NumberState
+from models.base import UTCDateTime
 
 AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED = (
     NumberState.AVAILABLE,
@@ -224,3 +225,31 @@ async def record(
             for number_id, from_state, to_state in changes
         ],
     )
+
+
+# Ids per statement, well under the bind-parameter limits of SQLite and asyncpg.
+CHUNK = 5_000
+
+
+async def record_moved(
+    session: AsyncSession,
+    number_ids: Sequence[int],
+    action: str,
+    actor: str,
+    at: datetime,
+    remark: str | None,
+) -> None:
+    """One event per number whose pool changed, its state unchanged: INSERT … SELECT."""
+    for start in range(0, len(number_ids), CHUNK):
+        chunk = number_ids[start : start + CHUNK]
+        select = sa.select(
+            Number.id,
+            sa.literal(at, UTCDateTime()),
+            sa.literal(action),
+            Number.state,
+            Number.state,
+            sa.literal(actor),
+            sa.literal(remark, sa.Text()),
+        ).where(Number.id.in_(chunk))
+        columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
+        await session.execute(sa.insert(NumberEvent).from_select(columns, select))
