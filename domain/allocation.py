@@ -69,10 +69,16 @@ async def _check(
                 f"quantity must be from 1 to {MAX_QUANTITY}",
                 ["input", "quantity"],
             )
-        key = ids.decode_uuid(request.series_id or "", SERIES_TYPE)
-        series = await session.scalar(sa.select(Series).where(Series.uuid == key)) if key else None
-        if series is None:
-            problems.add(ErrorCode.NOT_FOUND, "no such series", ["input", "seriesId"])
+        if request.series_id is None:
+            problems.add(
+                ErrorCode.VALIDATION, "quantity needs the seriesId it counts", ["input", "seriesId"]
+            )
+        else:
+            key = ids.decode_uuid(request.series_id, SERIES_TYPE)
+            found = sa.select(Series).where(Series.uuid == key)
+            series = await session.scalar(found) if key else None
+            if series is None:
+                problems.add(ErrorCode.NOT_FOUND, "no such series", ["input", "seriesId"])
     if child is None or parent is None:
         return None
     return _Checked(child=child, parent=parent, series=series)
@@ -111,7 +117,8 @@ async def _move_quantity(
         ).scalars()
     )
     if len(moved) < quantity:
-        available = await _count_available(session, source, series)
+        # The short UPDATE is still in this transaction: what it took counts as held.
+        available = len(moved) + await _count_available(session, source, series)
         raise DomainError.one(
             ErrorCode.QUANTITY_EXCEEDS_AVAILABLE,
             f"{source.name} holds {available} AVAILABLE numbers of {series.prefix}; "
