@@ -119,6 +119,15 @@ async def _move_quantity(
     if len(moved) < quantity:
         # The short UPDATE is still in this transaction: what it took counts as held.
         available = len(moved) + await _count_available(session, source, series)
+        if available >= quantity:
+            # Enough numbers exist, but another transaction holds some of them (PostgreSQL
+            # skips rows it has locked): its outcome decides, so ask the caller to retry.
+            raise DomainError.one(
+                ErrorCode.CONFLICT,
+                f"{quantity - len(moved)} of the numbers are held by a concurrent change; "
+                "try again",
+                ["input", "quantity"],
+            )
         raise DomainError.one(
             ErrorCode.QUANTITY_EXCEEDS_AVAILABLE,
             f"{source.name} holds {available} AVAILABLE numbers of {series.prefix}; "
