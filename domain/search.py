@@ -23,7 +23,7 @@ from domain.pagination import Page, PageRequest, make_page
 from domain.series import TYPE_NAME as SERIES_TYPE
 from models import Capability, Number, NumberState, Organization, Series
 
-_PATTERN = re.compile(r"^\+?[0-9*]+$")
+_PATTERN = re.compile(r"\+?[0-9*]+")
 MAX_FILTER_NUMBERS = 10_000
 
 
@@ -56,7 +56,7 @@ def _upper(prefix: str) -> str:
 
 def pattern_clause(pattern: str, problems: Problems) -> sa.ColumnElement[bool] | None:
     """The pattern language of the contract's NumberFilter, as SQL."""
-    if not _PATTERN.match(pattern) or pattern in {"+", ""}:
+    if not _PATTERN.fullmatch(pattern):
         problems.add(
             ErrorCode.VALIDATION,
             f"{pattern!r} is not a pattern: digits, an optional leading '+', and '*'",
