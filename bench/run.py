@@ -1,0 +1,45 @@
+"""`make bench`: every benchmark, one step after another.
+
+    python -m bench.run [--quick]
+
+A benchmark is a step: a title and a callable taking `quick` (about 0.3 s per
+measurement, for CI to prove the benchmarks still run). Add new ones to STEPS.
+"""
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+from bench import allocation, limits
+
+Step = tuple[str, Callable[[bool], None]]
+
+STEPS: list[Step] = [
+    ("Query limits: no limits, ours, and per-request limit factories", limits.run),
+    ("Allocation: 10,000 numbers in one mutation", allocation.run),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="about 0.3 s per measurement")
+    args = parser.parse_args(argv)
+    failed = []
+    for number, (title, step) in enumerate(STEPS, start=1):
+        print(f"== {number}/{len(STEPS)} {title}", flush=True)
+        start = time.perf_counter()
+        try:
+            step(args.quick)
+        except Exception:
+            traceback.print_exc()
+            failed.append(title)
+        print(f"   ({time.perf_counter() - start:.1f} s)\n", flush=True)
+    for title in failed:
+        print(f"FAILED: {title}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
