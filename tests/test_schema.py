@@ -25,6 +25,7 @@ def test_committed_schema_is_the_served_schema() -> None:
 
 
 def test_served_schema_contains_the_contract_built_so_far() -> None:
+    assert CONTRACT_CHECK.exists(), f"the contract checker is missing: {CONTRACT_CHECK}"
     result = subprocess.run(
         [sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")],
         capture_output=True,
