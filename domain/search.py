@@ -54,8 +54,26 @@ def _upper(prefix: str) -> str:
     return prefix + ":"
 
 
-def pattern_clause(pattern: str, problems: Problems) -> sa.ColumnElement[bool] | None:
-    """The pattern language of the contract's NumberFilter, as SQL."""
+# SQLite's FTS5 trigram index over e164 (migration 0003); PostgreSQL's pg_trgm index
+# serves LIKE '%…%' by itself.
+_FTS = sa.table("numbers_fts", sa.column("rowid"), sa.column("numbers_fts"))
+_TRIGRAM = 3
+
+
+def _substring_prefilter(digits: str) -> sa.ColumnElement[bool]:
+    """Numbers whose e164 contains `digits`, found through the FTS5 trigram index."""
+    matches = sa.select(_FTS.c.rowid).where(_FTS.c.numbers_fts.op("MATCH")(f'"{digits}"'))
+    return Number.id.in_(matches.scalar_subquery())
+
+
+def pattern_clause(
+    pattern: str, problems: Problems, trigram_table: bool = False
+) -> sa.ColumnElement[bool] | None:
+    """The pattern language of the contract's NumberFilter, as SQL.
+
+    With `trigram_table` (SQLite), searches without a literal head are narrowed by
+    the FTS5 index first, so they read a few rows instead of the whole table.
+    """
     if not _PATTERN.fullmatch(pattern):
         problems.add(
             ErrorCode.VALIDATION,
@@ -66,13 +84,20 @@ def pattern_clause(pattern: str, problems: Problems) -> sa.ColumnElement[bool] |
     if "*" not in pattern:
         if pattern.startswith("+"):
             return sa.and_(Number.e164 >= pattern, Number.e164 < _upper(pattern))
-        return Number.e164.contains(pattern, autoescape=True)
+        contains = Number.e164.contains(pattern, autoescape=True)
+        if trigram_table and len(pattern) >= _TRIGRAM:
+            return sa.and_(_substring_prefilter(pattern), contains)
+        return contains
     whole = pattern if pattern.startswith(("+", "*")) else "+" + pattern
     clauses: list[sa.ColumnElement[bool]] = [Number.e164.like(whole.replace("*", "%"))]
     literal_prefix = whole.split("*", 1)[0]
     if len(literal_prefix) > 1:
         # The literal head of the pattern lets the e164 index narrow the scan.
         clauses += [Number.e164 >= literal_prefix, Number.e164 < _upper(literal_prefix)]
+    elif trigram_table:
+        longest = max(whole.replace("+", "").split("*"), key=len)
+        if len(longest) >= _TRIGRAM:
+            clauses.append(_substring_prefilter(longest))
     return sa.and_(*clauses)
 
 
@@ -88,7 +113,8 @@ async def build(
     if spec.states:
         where.append(Number.state.in_(spec.states))
     if spec.pattern is not None:
-        clause = pattern_clause(spec.pattern, problems)
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        clause = pattern_clause(spec.pattern, problems, trigram_table=sqlite)
         if clause is not None:
             where.append(clause)
     if spec.numbers is not None:

@@ -5,6 +5,7 @@ from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
+from models.numbers import is_mapped_object
 
 target_metadata = Base.metadata
 
@@ -15,6 +16,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=is_mapped_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,6 +9,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
 
+# Search indexes made by migration 0003 in SQL of each database's own (FTS5 trigram
+# on SQLite, pg_trgm on PostgreSQL); model/migration comparisons leave them out.
+SEARCH_INDEX_OBJECTS = frozenset(
+    {
+        "numbers_fts",
+        "numbers_fts_data",
+        "numbers_fts_idx",
+        "numbers_fts_docsize",
+        "numbers_fts_config",
+        "ix_numbers_e164_trgm",
+    }
+)
+
+
+def is_mapped_object(_object: object, name: str | None, *_args: object) -> bool:
+    """Alembic include_object hook: False for the hand-made search indexes."""
+    return name not in SEARCH_INDEX_OBJECTS
+
 
 class NumberState(enum.StrEnum):
     AVAILABLE = "AVAILABLE"

@@ -8,10 +8,13 @@ from sqlalchemy import Connection
 
 from models import Base
 from models.database import Database
+from models.numbers import is_mapped_object
 
 
 def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": is_mapped_object}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 
