@@ -26,7 +26,12 @@ class Database:
         self.url = sa.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            # Every write transaction ends in an explicit COMMIT or ROLLBACK, and reads
+            # run without one (below), so a connection comes back clean: skip the reset,
+            # a thread round trip per checkout with aiosqlite.
+            kwargs["pool_reset_on_return"] = None
+        else:
             kwargs |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
@@ -68,5 +73,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @sa.event.listens_for(sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Writes take the database lock up front. Reads start no transaction: in WAL
+        # mode each statement reads a consistent snapshot by itself.
+        if connection.get_execution_options().get(_WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
