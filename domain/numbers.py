@@ -140,8 +140,21 @@ async def _move(
     return await reload(session, items)
 
 
-def _no_values(_row: Number) -> Mapping[str, Any]:
-    return {}
+async def _plain_move(
+    session: AsyncSession,
+    caller: Caller,
+    numbers: Sequence[str],
+    action: Action,
+    role: Role,
+    remark: str | None,
+) -> list[Number]:
+    """A move that only changes the state (its table row clears the rest)."""
+    caller.viewer.require(role)
+    problems = Problems()
+    items = await load_items(session, caller, numbers, problems)
+    return await _move(
+        session, caller, problems, items, action, values=lambda _row: {}, remark=remark
+    )
 
 
 def _in_subtree(path: str, ancestor_path: str) -> bool:
@@ -244,12 +257,7 @@ async def extend(
 async def release(
     session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
 ) -> list[Number]:
-    caller.viewer.require(Role.OPERATOR)
-    problems = Problems()
-    items = await load_items(session, caller, numbers, problems)
-    return await _move(
-        session, caller, problems, items, Action.RELEASE, values=_no_values, remark=remark
-    )
+    return await _plain_move(session, caller, numbers, Action.RELEASE, Role.OPERATOR, remark)
 
 
 async def assign(
@@ -345,12 +353,7 @@ async def lock(
 async def unlock(
     session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
 ) -> list[Number]:
-    caller.viewer.require(Role.ADMIN)
-    problems = Problems()
-    items = await load_items(session, caller, numbers, problems)
-    return await _move(
-        session, caller, problems, items, Action.UNLOCK, values=_no_values, remark=remark
-    )
+    return await _plain_move(session, caller, numbers, Action.UNLOCK, Role.ADMIN, remark)
 
 
 async def delete(
@@ -378,12 +381,7 @@ async def delete(
 async def recover(
     session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
 ) -> list[Number]:
-    caller.viewer.require(Role.ADMIN)
-    problems = Problems()
-    items = await load_items(session, caller, numbers, problems)
-    return await _move(
-        session, caller, problems, items, Action.RECOVER, values=_no_values, remark=remark
-    )
+    return await _plain_move(session, caller, numbers, Action.RECOVER, Role.ADMIN, remark)
 
 
 @dataclass(frozen=True)

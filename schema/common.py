@@ -1,7 +1,8 @@
 """Types every part of the API shares: Node, PageInfo, UserError, enums."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import strawberry
 
@@ -12,6 +13,9 @@ from models import Role as RoleModel
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+R = TypeVar("R")
+E = TypeVar("E")
 
 
 def _parse_datetime(value: object) -> datetime:
@@ -57,6 +61,27 @@ class PageInfo:
             start_cursor=cursors[0] if cursors else None,
             end_cursor=cursors[-1] if cursors else None,
         )
+
+
+@strawberry.type
+class CountedConnection:
+    """What every connection shares: totalCount, computed only when asked for."""
+
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+class _Edge(Protocol):
+    cursor: str
+
+
+def edges_and_page_info(page: Page[R], make_edge: Callable[[R], E]) -> tuple[list[E], PageInfo]:
+    edges = [make_edge(row) for row in page.rows]
+    cursors = [cast(_Edge, edge).cursor for edge in edges]
+    return edges, PageInfo.from_page(page, cursors)  # type: ignore[arg-type]
 
 
 @strawberry.type

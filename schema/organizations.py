@@ -11,7 +11,14 @@ from domain.organizations import TYPE_NAME
 from domain.pagination import Page, encode_cursor
 from models import Organization as OrganizationRow
 from resolvers.context import Context
-from schema.common import Node, OrganizationKind, PageInfo, UserError
+from schema.common import (
+    CountedConnection,
+    Node,
+    OrganizationKind,
+    PageInfo,
+    UserError,
+    edges_and_page_info,
+)
 
 if TYPE_CHECKING:
     from schema.allocation import Allocation
@@ -109,28 +116,21 @@ class OrganizationEdge:
 
 
 @strawberry.type
-class OrganizationConnection:
+class OrganizationConnection(CountedConnection):
     edges: list[OrganizationEdge]
     page_info: PageInfo
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
     @classmethod
     def from_page(
         cls, page: Page[OrganizationRow], count: Callable[[], Awaitable[int]]
     ) -> "OrganizationConnection":
-        edges = [
-            OrganizationEdge(node=OrganizationType.from_row(row), cursor=encode_cursor(row.path))
-            for row in page.rows
-        ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
-            count=count,
+        edges, page_info = edges_and_page_info(
+            page,
+            lambda row: OrganizationEdge(
+                node=OrganizationType.from_row(row), cursor=encode_cursor(row.path)
+            ),
         )
+        return cls(edges=edges, page_info=page_info, count=count)
 
 
 @strawberry.input

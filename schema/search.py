@@ -10,7 +10,7 @@ from domain import search
 from domain.pagination import Page, encode_cursor
 from models import Number as NumberRow
 from models import NumberState as NumberStateModel
-from schema.common import PageInfo
+from schema.common import CountedConnection, PageInfo, edges_and_page_info
 from schema.numbers import Capability, NumberState, NumberType
 
 PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
@@ -85,28 +85,19 @@ class NumberEdge:
 
 
 @strawberry.type
-class NumberConnection:
+class NumberConnection(CountedConnection):
     edges: list[NumberEdge]
     page_info: PageInfo
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
     @classmethod
     def from_page(
         cls, page: Page[NumberRow], count: Callable[[], Awaitable[int]]
     ) -> "NumberConnection":
-        edges = [
-            NumberEdge(node=NumberType.from_row(row), cursor=encode_cursor(row.e164))
-            for row in page.rows
-        ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
-            count=count,
+        edges, page_info = edges_and_page_info(
+            page,
+            lambda row: NumberEdge(node=NumberType.from_row(row), cursor=encode_cursor(row.e164)),
         )
+        return cls(edges=edges, page_info=page_info, count=count)
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ from domain import ids
 from domain.pagination import Page, encode_cursor
 from domain.series import TYPE_NAME
 from models import Series as SeriesRow
-from schema.common import Node, PageInfo, UserError
+from schema.common import CountedConnection, Node, PageInfo, UserError, edges_and_page_info
 
 
 @strawberry.type(name="Series")
@@ -34,28 +34,19 @@ class SeriesEdge:
 
 
 @strawberry.type
-class SeriesConnection:
+class SeriesConnection(CountedConnection):
     edges: list[SeriesEdge]
     page_info: PageInfo
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
     @classmethod
     def from_page(
         cls, page: Page[SeriesRow], count: Callable[[], Awaitable[int]]
     ) -> "SeriesConnection":
-        edges = [
-            SeriesEdge(node=SeriesType.from_row(row), cursor=encode_cursor(row.prefix))
-            for row in page.rows
-        ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
-            count=count,
+        edges, page_info = edges_and_page_info(
+            page,
+            lambda row: SeriesEdge(node=SeriesType.from_row(row), cursor=encode_cursor(row.prefix)),
         )
+        return cls(edges=edges, page_info=page_info, count=count)
 
 
 @strawberry.input
