@@ -1,6 +1,7 @@
 """Engines and sessions for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
-Reads and writes get separate session factories. On SQLite a write transaction
+Reads and writes get separate session factories. On SQLite reads go through an
+inline connection (models/sqlite_inline.py) and a write transaction
 starts with BEGIN IMMEDIATE, so concurrent writers (several processes included)
 queue on the database lock up front instead of failing half-way on an upgrade.
 """
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from models.sqlite_inline import inline_creator
 
 _WRITE_OPTION = "numbra_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -34,9 +37,15 @@ class Database:
         else:
             kwargs |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self.read_engine = self.engine
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
+            if self.url.database and self.url.database != ":memory:":
+                self.read_engine = create_async_engine(
+                    self.url, async_creator=inline_creator(self.url.database), **kwargs
+                )
+                _configure_sqlite(self.read_engine)
+        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
@@ -53,8 +62,15 @@ class Database:
         async with self._write() as session, session.begin():
             yield session
 
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        if self.read_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self.read_engine)
+
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -88,9 +88,10 @@ class StatementCounter:
     """Counts the SQL statements a database runs while `counting` is on."""
 
     def __init__(self, db: Database) -> None:
-        self._engine = db.engine.sync_engine
+        self._engines = [engine.sync_engine for engine in db.engines]
         self.count = 0
-        sa.event.listen(self._engine, "before_cursor_execute", self._on_execute)
+        for engine in self._engines:
+            sa.event.listen(engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(self, *_args: Any) -> None:
         self.count += 1
@@ -99,4 +100,5 @@ class StatementCounter:
         self.count = 0
 
     def close(self) -> None:
-        sa.event.remove(self._engine, "before_cursor_execute", self._on_execute)
+        for engine in self._engines:
+            sa.event.remove(engine, "before_cursor_execute", self._on_execute)
