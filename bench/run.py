@@ -12,13 +12,15 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import allocation, limits
+from bench import allocation, limits, search, sweep
 
 Step = tuple[str, Callable[[bool], None]]
 
 STEPS: list[Step] = [
     ("Query limits: no limits, ours, and per-request limit factories", limits.run),
     ("Allocation: 10,000 numbers in one mutation", allocation.run),
+    ("Sweep: lapsing 100,000 due reservations", sweep.run),
+    ("Search: a million numbers over HTTP, API against the floor", search.run),
 ]
 
 

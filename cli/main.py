@@ -1,8 +1,9 @@
-"""The `numbra` command: migrate, serve, tokens, workers."""
+"""The `numbra` command: migrate, serve, tokens, workers, CSV import and export."""
 
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
@@ -10,8 +11,12 @@ import typer
 from rich.console import Console
 
 from cli import database
-from domain import ids, organizations, tokens
+from domain import exports, ids, imports, organizations, search, tokens
+from domain.access import Viewer
 from domain.clock import SystemClock
+from domain.errors import DomainError, Problems
+from domain.numbers import Caller
+from domain.policy import Policy
 from models import Role
 from models.database import Database
 from settings import get_settings
@@ -128,11 +133,48 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Enqueue the periodic jobs every NUMBRA_SWEEP_INTERVAL_SECONDS."""
+    """Enqueue the sweep every NUMBRA_SWEEP_INTERVAL_SECONDS (several may run)."""
     from jobs.scheduler import run_forever
 
     _configure_logging()
-    asyncio.run(run_forever(get_settings()))
+    run_forever(get_settings().sweep_interval_seconds)
+
+
+@app.command()
+def sweep() -> None:
+    """Run one sweep now: lapse what is due, then send the notices due, here."""
+    _configure_logging()
+    asyncio.run(_sweep_once())
+
+
+async def _sweep_once() -> None:
+    from domain import notices
+    from domain.mail import mailer_from_settings
+    from domain.sweep import sweep_and_deliver
+
+    settings = get_settings()
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        report, outcomes = await sweep_and_deliver(
+            db,
+            SystemClock(),
+            mailer_from_settings(settings),
+            notices.NoticeRules.from_settings(settings),
+        )
+        async with db.read() as session:
+            failures = await notices.failed(session)
+    finally:
+        await db.dispose()
+    print(f"Swept: {report}.")
+    if outcomes:
+        print(
+            "Notices: " + ", ".join(f"{n} {o.value.lower()}" for o, n in sorted(outcomes.items()))
+        )
+    if failures:
+        print("Failed notices (most recent first):")
+        for notice, e164 in failures:
+            ends = f"{notice.expires_at:%Y-%m-%d %H:%M} UTC"
+            print(f"  {e164} {notice.kind.value} (ends {ends}): {notice.last_error}")
 
 
 @app.command("print-schema")
@@ -141,6 +183,126 @@ def print_schema() -> None:
     from schema.build import build_schema
 
     print(build_schema(get_settings()).as_str())
+
+
+ORG_HELP = "ROOT, or an organization's UUID or global id."
+
+
+async def _org_viewer(db: Database, org_ref: str, what: str) -> Viewer:
+    """An ADMIN viewer of the organization: the CLI runs on the operator's own machine."""
+    async with db.read() as session:
+        if org_ref.upper() == "ROOT":
+            org = await organizations.get_root(session)
+        else:
+            key = ids.decode_uuid(org_ref, organizations.TYPE_NAME) or _parse_uuid(org_ref)
+            org = await organizations.find_by_uuid(session, key) if key else None
+    if org is None:
+        err.print(f"No organization {org_ref!r}.", markup=False)
+        raise typer.Exit(1)
+    return Viewer(
+        token_id=0, token_name=f"numbra {what}", role=Role.ADMIN, org_id=org.id, org_path=org.path
+    )
+
+
+@app.command("export")
+def export_numbers(
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="FIELD=VALUE of NumberFilter, e.g. states=AVAILABLE,LOCKED or pattern=+6561*. "
+            "Repeat for more (they combine with AND).",
+        ),
+    ] = None,
+    org: Annotated[str, typer.Option(help=ORG_HELP + " Exports its subtree.")] = "ROOT",
+) -> None:
+    """Write the numbers a filter selects to stdout as CSV, as GET /export/numbers.csv does."""
+    pairs = [item.partition("=") for item in filters or []]
+    if any(not sep for _key, sep, _value in pairs):
+        err.print("Give each filter as FIELD=VALUE.")
+        raise typer.Exit(2)
+    asyncio.run(_export([(key.strip(), value) for key, _sep, value in pairs], org))
+
+
+async def _export(pairs: list[tuple[str, str]], org_ref: str) -> None:
+    db = Database(get_settings().database_url, pool_size=1)
+    try:
+        viewer = await _org_viewer(db, org_ref, "export")
+        problems = Problems()
+        spec = exports.filter_from_params(pairs, problems)
+        async with db.read() as session:
+            where = await search.build(session, viewer, spec, problems)
+            try:
+                problems.raise_if_any()
+            except DomainError as error:
+                for problem in error.problems:
+                    err.print(problem.message, markup=False, soft_wrap=True)
+                raise typer.Exit(2) from error
+            async for chunk in exports.csv_chunks(session, where):
+                sys.stdout.write(chunk)
+    finally:
+        await db.dispose()
+
+
+@app.command("import")
+def import_numbers(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV: number,vendor,country,sku and optional columns."
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option(help="Check every row; write nothing.")] = False,
+    atomic: Annotated[
+        bool, typer.Option("--atomic/--partial", help="Nothing if a row is bad, or the good rows.")
+    ] = True,
+    org: Annotated[str, typer.Option(help=ORG_HELP + " Its pool gets the numbers.")] = "ROOT",
+) -> None:
+    """Add the numbers of a CSV file; prints every bad row (line: number: reason)."""
+    report = asyncio.run(_import(file, dry_run, not atomic, org))
+    for bad in report.bad_rows:
+        print(f"line {bad.line}: {bad.number or '-'}: {bad.reason}")
+    if report.bad_row_count > len(report.bad_rows):
+        print(f"... and {report.bad_row_count - len(report.bad_rows)} more bad rows")
+    if dry_run:
+        outcome = f"dry run: {report.valid} numbers would be added; nothing was written"
+    elif report.bad_row_count and atomic:
+        outcome = "nothing was written (--partial writes the good rows)"
+    else:
+        outcome = f"added {report.added} numbers"
+    print(f"{report.rows} rows, {report.bad_row_count} bad; {outcome}.")
+    raise typer.Exit(1 if report.bad_row_count else 0)
+
+
+async def _import(file: Path, dry_run: bool, partial: bool, org_ref: str) -> imports.Report:
+    from rich.progress import Progress
+
+    settings = get_settings()
+    db = Database(settings.database_url, pool_size=1)
+    with file.open("rb") as raw:
+        lines = sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
+    try:
+        caller = Caller(
+            await _org_viewer(db, org_ref, "import"), SystemClock(), Policy.from_settings(settings)
+        )
+        with (
+            Progress(console=err, transient=True) as bar,
+            file.open(encoding="utf-8-sig", newline="") as text,
+        ):
+            task = bar.add_task("Importing", total=max(lines - 1, 1))
+            return await imports.import_csv(
+                db,
+                caller,
+                text,
+                dry_run=dry_run,
+                partial=partial,
+                progress=lambda rows: bar.advance(task, rows),
+            )
+    except DomainError as error:
+        err.print(str(error), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from error
+    finally:
+        await db.dispose()
 
 
 def main() -> None:

@@ -1,25 +1,34 @@
-"""The scheduler: enqueues each periodic job every sweep interval.
+"""The scheduler: enqueues the sweep every NUMBRA_SWEEP_INTERVAL_SECONDS.
 
-Several schedulers may run at once: every job it enqueues is safe to run twice.
+Several schedulers may run at once: a sweep is safe to run twice. If the broker is
+unreachable, the scheduler logs it and tries again next interval; the sweep that then
+runs catches up on everything due meanwhile.
 """
 
-import asyncio
 import logging
-from collections.abc import Callable
+import threading
 
-from settings import Settings
+import redis
+from dramatiq.errors import BrokerError
+
+from jobs.actors import sweep_now
 
 log = logging.getLogger("numbra.scheduler")
 
-# Each entry enqueues one periodic job; the jobs issue registers the sweep here.
-PERIODIC: list[Callable[[], object]] = []
+
+def enqueue_sweep() -> bool:
+    try:
+        sweep_now.send()
+    except (BrokerError, redis.RedisError, OSError) as exc:
+        log.warning("could not enqueue the sweep (%s); trying again next interval", exc)
+        return False
+    return True
 
 
-async def run_forever(settings: Settings) -> None:
-    log.info(
-        "scheduling %d periodic job(s) every %ss", len(PERIODIC), settings.sweep_interval_seconds
-    )
+def run_forever(interval_seconds: float, stop: threading.Event | None = None) -> None:
+    log.info("enqueueing the sweep every %ss", interval_seconds)
+    stop = stop or threading.Event()
     while True:
-        for enqueue in PERIODIC:
-            enqueue()
-        await asyncio.sleep(settings.sweep_interval_seconds)
+        enqueue_sweep()
+        if stop.wait(interval_seconds):
+            return

@@ -1,6 +1,7 @@
 """SQLAlchemy models: the tables Numbra keeps. Import from here."""
 
 from models.base import Base
+from models.notices import Notice, NoticeKind, NoticeStatus
 from models.numbers import (
     Capability,
     DeletionReason,
@@ -18,6 +19,9 @@ __all__ = [
     "Base",
     "Capability",
     "DeletionReason",
+    "Notice",
+    "NoticeKind",
+    "NoticeStatus",
     "Number",
     "NumberEvent",
     "NumberState",

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,21 @@ class Settings(BaseSettings):
     notice_days_before: int = Field(7, ge=0)
 
     sweep_interval_seconds: float = Field(60, gt=0)
+
+    # Mail: with no SMTP host, notices are written to the log instead.
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    # True: STARTTLS is required; False: plain SMTP, as to a relay on the same host.
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(30, gt=0)
+    mail_from: str = "numbra@localhost"
+    # A notice whose sending fails is retried after this, doubling each time, up to the
+    # attempt limit; then it is marked FAILED. A worker's claim on a notice lasts the lease.
+    notice_retry_seconds: float = Field(60, gt=0)
+    notice_max_attempts: int = Field(10, ge=1)
+    notice_lease_seconds: float = Field(300, gt=0)
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,9 +10,11 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from domain.clock import Clock, SystemClock
+from jobs.runner import InProcessJobs
 from models.database import Database
 from schema.build import build_schema
 from settings import Settings
+from web.csv_endpoints import csv_routes
 from web.graphql import NumbraGraphQL
 from web.limits import BodyLimitMiddleware
 from web.request_id import RequestIdMiddleware
@@ -28,7 +30,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Without Redis, this process runs the jobs (the sweep, notices) itself.
+        jobs = None if settings.redis_url else InProcessJobs(settings, graphql.clock)
+        if jobs is not None:
+            await jobs.start()
         yield
+        if jobs is not None:
+            await jobs.stop()
         if owns_db:
             await database.dispose()
 
@@ -43,6 +51,7 @@ def create_app(
             Route("/", root),
             Route("/healthz", healthz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            *csv_routes(database, settings, graphql.clock),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

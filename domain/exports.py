@@ -1,0 +1,347 @@
+"""CSV export: exactly the numbers a filter selects, every contract field a column.
+
+The rows are read in keyset pages ordered by e164 and written a page at a time, so
+an export of any size holds one page in memory. The filter arrives as text
+(`key=value` pairs: HTTP query parameters or the CLI's `--filter`) and is parsed
+here, so both front ends accept the same language.
+"""
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from domain import ids, organizations
+from domain.errors import ErrorCode, Problems
+from domain.search import NumberFilter
+from domain.series import TYPE_NAME as SERIES_TYPE
+from models import Capability, Number, NumberState, Organization, Series
+
+PAGE_SIZE = 5_000
+
+COLUMNS = (
+    "number",
+    "state",
+    "country",
+    "sku",
+    "vendor",
+    "capabilities",
+    "routing",
+    "golden",
+    "ported_in",
+    "visible_to_domain",
+    "tag",
+    "notes",
+    "organization",
+    "series",
+    "reservation_kind",
+    "reservation_reason",
+    "reserved_for",
+    "reservation_tag",
+    "reservation_remark",
+    "reservation_starts_at",
+    "expires_at",
+    "did_reservation_uuid",
+    "locked_at",
+    "lock_remark",
+    "subscription_uuid",
+    "owner_uuid",
+    "deletion_reason",
+    "state_changed_at",
+)
+
+# Free text a person typed. A spreadsheet runs a cell that begins with one of
+# _FORMULA_START as a formula, so such cells are written behind a "'" (and a text
+# that itself begins with "'" gets a second one, so the import can undo it exactly).
+TEXT_COLUMNS = frozenset(
+    {
+        "sku",
+        "vendor",
+        "routing",
+        "visible_to_domain",
+        "tag",
+        "notes",
+        "reservation_tag",
+        "reservation_remark",
+        "lock_remark",
+    }
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def guard_text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def unguard_text(value: str) -> str:
+    """The text `guard_text` was given."""
+    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
+def capability_names(mask: int) -> str:
+    return "|".join(name for name, flag in Capability.__members__.items() if mask & flag)
+
+
+# Cells that need more than csv's own str() (None is written empty, a StrEnum as
+# its value), found by position once rather than by type for every cell.
+_CAPABILITIES_AT = COLUMNS.index("capabilities")
+_CAPABILITY_NAMES = tuple(capability_names(mask) for mask in range(2 ** len(Capability)))
+_FLAGS_AT = tuple(COLUMNS.index(name) for name in ("golden", "ported_in"))
+_TIMES_AT = tuple(
+    COLUMNS.index(name)
+    for name in ("reservation_starts_at", "expires_at", "locked_at", "state_changed_at")
+)
+_TEXTS_AT = tuple(index for index, name in enumerate(COLUMNS) if name in TEXT_COLUMNS)
+_UUIDS_AT = tuple(
+    COLUMNS.index(name)
+    for name in (
+        "organization",
+        "reserved_for",
+        "did_reservation_uuid",
+        "subscription_uuid",
+        "owner_uuid",
+    )
+)
+
+
+def _raw(column: Any) -> Any:
+    """The column as the driver gives it.
+
+    SQLAlchemy's conversions to UUID, enum and datetime objects, value by value,
+    cost more than the rest of an export together; the few cells that need it are
+    formatted from the driver's values in `_format`.
+    """
+    return sa.type_coerce(column, sa.String())
+
+
+def _time_text(value: datetime | str) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    # SQLite keeps UTC times as SQLAlchemy writes them, "2026-03-02 09:00:00.000000";
+    # written as datetime.isoformat() writes them, as they are from PostgreSQL.
+    text = value.replace(" ", "T", 1)
+    return (text[:-7] if text.endswith(".000000") else text) + "+00:00"
+
+
+def _uuid_text(value: UUID | str) -> str:
+    text = str(value)
+    if len(text) == 32:
+        # SQLite keeps a UUID as its 32 hex digits.
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
+def _query(
+    where: Sequence[sa.ColumnElement[bool]], after: str | None, limit: int
+) -> sa.Select[*tuple[Any, ...]]:
+    # Aliases throughout: the filter's subqueries select from `organizations`, and
+    # must not be correlated with the organizations joined here.
+    pool, holder, owner = aliased(Organization), aliased(Organization), aliased(Organization)
+    query = (
+        sa.select(
+            *(
+                _raw(column)
+                for column in (
+                    Number.e164,
+                    Number.state,
+                    Number.country,
+                    Number.sku,
+                    Number.vendor,
+                    Number.capabilities,
+                    Number.routing,
+                    Number.golden,
+                    Number.ported_in,
+                    Number.visible_to_domain,
+                    Number.tag,
+                    Number.notes,
+                    pool.uuid,
+                    Series.prefix,
+                    Number.reservation_kind,
+                    Number.reservation_reason,
+                    holder.uuid,
+                    Number.reservation_tag,
+                    Number.reservation_remark,
+                    Number.reserved_at,
+                    Number.expires_at,
+                    Number.did_reservation_uuid,
+                    Number.locked_at,
+                    Number.lock_remark,
+                    Number.subscription_uuid,
+                    owner.uuid,
+                    Number.deletion_reason,
+                    Number.state_changed_at,
+                )
+            )
+        )
+        .join(pool, pool.id == Number.organization_id)
+        .outerjoin(Series, Series.id == Number.series_id)
+        .outerjoin(holder, holder.id == Number.reserved_for_id)
+        .outerjoin(owner, owner.id == Number.owner_id)
+        .where(*where)
+    )
+    if after is not None:
+        query = query.where(Number.e164 > after)
+    return query.order_by(Number.e164).limit(limit)
+
+
+def _format(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        cells = list(row)
+        cells[_CAPABILITIES_AT] = _CAPABILITY_NAMES[cells[_CAPABILITIES_AT]]
+        for index in _FLAGS_AT:
+            cells[index] = "true" if cells[index] else "false"
+        for index in _TIMES_AT:
+            if cells[index] is not None:
+                cells[index] = _time_text(cells[index])
+        for index in _UUIDS_AT:
+            if cells[index] is not None:
+                cells[index] = _uuid_text(cells[index])
+        for index in _TEXTS_AT:
+            if cells[index]:
+                cells[index] = guard_text(cells[index])
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+def header() -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(COLUMNS)
+    return buffer.getvalue()
+
+
+async def csv_chunks(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]
+) -> AsyncIterator[str]:
+    """The CSV text, header first, one chunk per page of PAGE_SIZE rows."""
+    page_size = PAGE_SIZE
+    # Core rows, not the ORM's: the ORM's bookkeeping per row would double the cost.
+    connection = await session.connection()
+    yield header()
+    after: str | None = None
+    while True:
+        rows = (await connection.execute(_query(where, after, page_size))).all()
+        if not rows:
+            return
+        yield _format(rows)
+        if len(rows) < page_size:
+            return
+        after = rows[-1][0]
+
+
+# ---- the filter as text ----
+
+_LIST_FIELDS = {"states", "numbers", "capabilities"}
+_TEXT_FIELDS = {"pattern", "sku", "vendor", "country", "routing", "visible_to_domain", "tag"}
+_BOOL_FIELDS = {"golden", "ported_in", "include_descendants"}
+_UUID_FIELDS = {"subscription_uuid", "owner_uuid"}
+_ID_FIELDS = {"series_id": SERIES_TYPE, "organization_id": organizations.TYPE_NAME}
+FILTER_FIELDS = frozenset(
+    _LIST_FIELDS | _TEXT_FIELDS | _BOOL_FIELDS | _UUID_FIELDS | set(_ID_FIELDS) | {"expires_before"}
+)
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+
+
+def parse_bool(text: str) -> bool | None:
+    lowered = text.strip().lower()
+    return True if lowered in _TRUE else False if lowered in _FALSE else None
+
+
+def filter_from_params(pairs: Iterable[tuple[str, str]], problems: Problems) -> NumberFilter:
+    """A NumberFilter from `key=value` pairs, e.g. states=AVAILABLE,RESERVED&golden=true.
+
+    Lists are comma-separated, or the key is repeated. Ids may be global ids or
+    bare UUIDs. Every problem is reported, each naming its field.
+    """
+    values: dict[str, Any] = {}
+    for key, text in pairs:
+        if key not in FILTER_FIELDS:
+            problems.add(
+                ErrorCode.VALIDATION,
+                f"{key!r} is not a filter field; use one of {', '.join(sorted(FILTER_FIELDS))}",
+                ["filter", key],
+            )
+        elif key in _LIST_FIELDS:
+            items = [item.strip() for item in text.split(",") if item.strip()]
+            values.setdefault(key, []).extend(_list_items(key, items, problems))
+        elif key in values:
+            problems.add(ErrorCode.VALIDATION, f"{key} is given twice", ["filter", key])
+        else:
+            value = _scalar(key, text, problems)
+            if value is not None:
+                values[key] = value
+    return NumberFilter(**values)
+
+
+def _scalar(key: str, text: str, problems: Problems) -> Any:
+    """The value of a one-valued filter field, or None (and a problem) if it is not one."""
+    field = ["filter", key]
+    if key in _TEXT_FIELDS:
+        return text
+    if key in _BOOL_FIELDS:
+        flag = parse_bool(text)
+        if flag is None:
+            problems.add(ErrorCode.VALIDATION, f"{key} must be true or false", field)
+        return flag
+    if key in _UUID_FIELDS:
+        key_uuid = _uuid(text)
+        if key_uuid is None:
+            problems.add(ErrorCode.VALIDATION, f"{text!r} is not a UUID", field)
+        return key_uuid
+    if key in _ID_FIELDS:
+        return global_id(text, _ID_FIELDS[key])
+    return _aware_time(text, field, problems)
+
+
+def _list_items(key: str, items: list[str], problems: Problems) -> list[Any]:
+    if key == "numbers":
+        return items
+    names: Any = NumberState if key == "states" else Capability
+    found = []
+    for item in items:
+        member = names.__members__.get(item.upper())
+        if member is None:
+            choices = ", ".join(names.__members__)
+            problems.add(ErrorCode.VALIDATION, f"{item!r} is not one of {choices}", ["filter", key])
+        else:
+            found.append(member)
+    return found
+
+
+def global_id(text: str, type_name: str) -> str:
+    """The global id `text` is, or the one of a bare UUID (easier to type on a command line)."""
+    key = _uuid(text)
+    return ids.encode(type_name, key) if key is not None else text.strip()
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text.strip())
+    except ValueError:
+        return None
+
+
+def _aware_time(text: str, field: list[str], problems: Problems) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        problems.add(ErrorCode.VALIDATION, f"{text!r} is not an ISO-8601 time", field)
+        return None
+    if moment.tzinfo is None:
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"{text!r} has no offset: give one, e.g. 2026-03-02T09:00:00Z",
+            field,
+        )
+        return None
+    return moment

@@ -1,0 +1,176 @@
+"""Notice e-mails: what they say (plain text and HTML), and how they leave (SMTP or the log)."""
+
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Protocol
+
+import aiosmtplib
+
+from models import NoticeKind
+from settings import Settings
+
+log = logging.getLogger("numbra.mail")
+
+
+@dataclass(frozen=True)
+class NoticeMail:
+    kind: NoticeKind
+    e164: str
+    # Who the notice is about: the organization a number is reserved for, or whose pool
+    # holds a locked number.
+    organization: str
+    pool: str
+    expires_at: datetime
+    recipients: Sequence[str]
+    # Stable for the notice, so a copy sent twice carries the same Message-ID.
+    reference: str
+
+
+@dataclass(frozen=True)
+class _Text:
+    subject: str
+    lead: str
+    steps: list[str]
+
+
+def _when(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def _text(mail: NoticeMail) -> _Text:
+    when = _when(mail.expires_at)
+    number, org, pool = mail.e164, mail.organization, mail.pool
+    if mail.kind is NoticeKind.RESERVATION_LAPSING:
+        return _Text(
+            subject=f"Reservation of {number} for {org} ends {when}",
+            lead=(
+                f"The phone number {number}, in the pool of {pool}, is reserved for {org} "
+                f"until {when}. Then the reservation lapses and the number returns to "
+                f"stock in that pool, free for anyone who may use the pool."
+            ),
+            steps=[
+                "To keep it reserved: extend the reservation with a DID Reservation "
+                "subscription (its UUID and the end of its paid period).",
+                "To use it: assign it to a subscription before then.",
+                "To let it go: do nothing, or release it now.",
+            ],
+        )
+    if mail.kind is NoticeKind.LOCK_LAPSING:
+        return _Text(
+            subject=f"Lock on {number} in the pool of {pool} ends {when}",
+            lead=(
+                f"The phone number {number}, in the pool of {pool}, is locked until {when}. "
+                f"Then the lock lapses and the number becomes AVAILABLE in that pool."
+            ),
+            steps=[
+                "If it must stay out of use: delete it before then (ported out, "
+                "returned to vendor or faulty), or lock it again once it has lapsed.",
+                "If it may go back into stock: do nothing, or unlock it now.",
+            ],
+        )
+    return _Text(
+        subject=f"Lock on {number} in the pool of {pool} lapsed",
+        lead=(
+            f"The lock on the phone number {number}, in the pool of {pool}, lapsed on "
+            f"{when}. The number is AVAILABLE again in that pool."
+        ),
+        steps=[
+            "If that is right: nothing to do.",
+            "If it must stay out of use: lock it again, or delete it.",
+        ],
+    )
+
+
+FOOTER = "This is an automatic notice from Numbra, sent once for this end date."
+
+
+def compose(mail: NoticeMail, sender: str, now: datetime) -> EmailMessage:
+    text = _text(mail)
+    message = EmailMessage()
+    message["Subject"] = text.subject
+    message["From"] = sender
+    message["To"] = ", ".join(mail.recipients)
+    message["Date"] = format_datetime(now.astimezone(UTC))
+    domain = sender.rpartition("@")[2] or "numbra"
+    message["Message-ID"] = f"<notice-{mail.reference}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    steps = "\n".join(f"- {step}" for step in text.steps)
+    message.set_content(f"Hello,\n\n{text.lead}\n\nWhat to do:\n{steps}\n\n{FOOTER}\n")
+    items = "".join(f"<li>{html.escape(step)}</li>" for step in text.steps)
+    message.add_alternative(
+        f"<html><body><p>Hello,</p><p>{html.escape(text.lead)}</p>"
+        f"<p>What to do:</p><ul>{items}</ul><p><small>{html.escape(FOOTER)}</small></p>"
+        "</body></html>",
+        subtype="html",
+    )
+    return message
+
+
+class MailError(Exception):
+    """Sending failed. Permanent failures (the server refuses the message) are not retried."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> list[str]:
+        """Send; return the recipients the server refused while taking the rest."""
+        ...
+
+
+class SmtpMailer:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.smtp_host
+        self._host = settings.smtp_host
+        self._port = settings.smtp_port
+        self._user = settings.smtp_user
+        self._password = settings.smtp_password
+        self._starttls = settings.smtp_starttls
+        self._timeout = settings.smtp_timeout_seconds
+
+    async def send(self, message: EmailMessage) -> list[str]:
+        try:
+            refused, _ = await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._user,
+                password=self._password.get_secret_value() if self._password else None,
+                start_tls=self._starttls,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refusal.code for refusal in exc.recipients]
+            raise MailError(str(exc), permanent=all(code >= 500 for code in codes)) from exc
+        except aiosmtplib.SMTPDataError as exc:
+            raise MailError(f"{exc.code} {exc.message}", permanent=exc.code >= 500) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # Sender, login and greeting refusals are the configuration's: retry after a fix.
+            raise MailError(f"{exc.code} {exc.message}", permanent=False) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailError(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+        return [f"{address}: {reply.code} {reply.message}" for address, reply in refused.items()]
+
+
+class LogMailer:
+    """The sink when no SMTP host is set: each mail is written to the log."""
+
+    async def send(self, message: EmailMessage) -> list[str]:
+        body = message.get_body(preferencelist=("plain",))
+        content = body.get_content() if isinstance(body, EmailMessage) else ""
+        log.info(
+            "mail (no SMTP host set) to %s: %s\n%s", message["To"], message["Subject"], content
+        )
+        return []
+
+
+def mailer_from_settings(settings: Settings) -> Mailer:
+    return SmtpMailer(settings) if settings.smtp_host else LogMailer()

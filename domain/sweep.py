@@ -1,0 +1,164 @@
+"""The sweep: whatever the database says is due gets done, each thing once.
+
+1. Lapse: reservations and locks whose end has passed return to AVAILABLE in the same
+   pool, with an EXPIRED event by "system". Batch by batch, each its own transaction:
+   select due ids (on PostgreSQL skipping rows another transaction holds), then one
+   guarded UPDATE … WHERE state = … AND expires_at <= now RETURNING id. A lapsed lock's
+   LOCK_LAPSED notice is written in the same transaction. Locks with no end never lapse.
+2. Notices: add those now due, cancel pending ones that no longer apply.
+3. Report the notices to deliver; the caller hands them out after the commits.
+
+Every write is guarded by the state it expects, so two sweeps at once, a sweep run twice,
+or one after a crash (its open transaction rolled back) still do each thing once; and a
+sweep that never ran is made good by the next, which finds the same rows still due.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import notices
+from domain.clock import Clock
+from domain.lifecycle import STATE_COLUMNS, Action, target
+from domain.mail import Mailer
+from domain.notices import NoticeRules, Outcome
+from models import Number, NumberEvent, NumberState
+from models.base import UTCDateTime
+from models.database import Database
+
+BATCH = 5_000
+REMARKS = {
+    NumberState.RESERVED: "the reservation ended",
+    NumberState.LOCKED: "the lock ended",
+}
+# What a lapse clears: the state columns a reservation or a lock can fill. The lifecycle
+# leaves the others empty in those states; not writing them spares SQLite their indexes.
+CLEARED = {
+    NumberState.RESERVED: (
+        "expires_at",
+        "reservation_kind",
+        "reservation_reason",
+        "reserved_for_id",
+        "reservation_tag",
+        "reservation_remark",
+        "reserved_at",
+        "did_reservation_uuid",
+        "held_for_subscription_uuid",
+    ),
+    NumberState.LOCKED: ("expires_at", "lock_remark", "locked_at"),
+}
+assert all(set(columns) <= set(STATE_COLUMNS) for columns in CLEARED.values())
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    lapsed_reservations: int
+    lapsed_locks: int
+    notices_scheduled: int
+    notices_cancelled: int
+    # Notices to deliver now, oldest first.
+    notices_due: list[int]
+
+    def __str__(self) -> str:
+        return (
+            f"lapsed {self.lapsed_reservations} reservation(s) and {self.lapsed_locks} "
+            f"lock(s); notices: {self.notices_scheduled} new, {self.notices_cancelled} "
+            f"cancelled, {len(self.notices_due)} to send"
+        )
+
+
+async def lapse(session: AsyncSession, state: NumberState, now: datetime, limit: int) -> list[int]:
+    """Lapse up to `limit` due numbers in `state`; return the ids lapsed."""
+    to_state = target(state, Action.LAPSE)
+    assert to_state is not None
+    due = (
+        await session.execute(
+            sa.select(Number.id, Number.expires_at)
+            .where(Number.state == state, Number.expires_at <= now)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not due:
+        return []
+    ends = {number_id: expires_at for number_id, expires_at in due}
+    lapsed = list(
+        (
+            await session.scalars(
+                sa.update(Number)
+                .where(Number.id.in_(ends), Number.state == state, Number.expires_at <= now)
+                .values(
+                    {**dict.fromkeys(CLEARED[state]), "state": to_state, "state_changed_at": now}
+                )
+                .returning(Number.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+    )
+    await _record(session, lapsed, state, to_state, now)
+    if state is NumberState.LOCKED:
+        await notices.lock_lapsed(
+            session, [(i, end) for i in lapsed if (end := ends[i]) is not None], now
+        )
+    return lapsed
+
+
+async def _record(
+    session: AsyncSession,
+    number_ids: Sequence[int],
+    from_state: NumberState,
+    to_state: NumberState,
+    now: datetime,
+) -> None:
+    """The EXPIRED events, one per number, written by the database: INSERT … SELECT."""
+    if not number_ids:
+        return
+    select = sa.select(
+        Number.id,
+        sa.literal(now, UTCDateTime()),
+        sa.literal(Action.LAPSE.value),
+        sa.literal(from_state.value),
+        sa.literal(to_state.value),
+        sa.literal(notices.SYSTEM),
+        sa.literal(REMARKS[from_state]),
+    ).where(Number.id.in_(number_ids))
+    columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
+    await session.execute(sa.insert(NumberEvent).from_select(columns, select))
+
+
+async def _lapse_all(db: Database, state: NumberState, now: datetime) -> int:
+    total = 0
+    while True:
+        async with db.write() as session:
+            lapsed = await lapse(session, state, now, BATCH)
+        total += len(lapsed)
+        # A short batch: nothing more is due, or another sweep holds the rest.
+        if len(lapsed) < BATCH:
+            return total
+
+
+async def sweep(db: Database, clock: Clock, rules: NoticeRules) -> SweepReport:
+    now = clock.now()
+    reservations = await _lapse_all(db, NumberState.RESERVED, now)
+    locks = await _lapse_all(db, NumberState.LOCKED, now)
+    async with db.write() as session:
+        scheduled = await notices.schedule(session, now, rules.before)
+        cancelled = await notices.cancel_stale(session)
+    async with db.read() as session:
+        due = await notices.claimable(session, now)
+    return SweepReport(reservations, locks, scheduled, cancelled, due)
+
+
+async def sweep_and_deliver(
+    db: Database, clock: Clock, mailer: Mailer, rules: NoticeRules
+) -> tuple[SweepReport, Counter[Outcome]]:
+    """One sweep, then each due notice delivered here and now (`numbra sweep`)."""
+    report = await sweep(db, clock, rules)
+    outcomes: Counter[Outcome] = Counter()
+    for notice_id in report.notices_due:
+        outcomes[await notices.deliver(db, notice_id, clock=clock, mailer=mailer, rules=rules)] += 1
+    return report, outcomes

@@ -1,0 +1,53 @@
+"""Notices: the outbox of e-mails that warn before (and when) reservations and locks lapse."""
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, str_enum
+
+
+class NoticeKind(enum.StrEnum):
+    # To the reserver, some days before the reservation lapses.
+    RESERVATION_LAPSING = "RESERVATION_LAPSING"
+    # To support, some days before the lock lapses, and when it has lapsed.
+    LOCK_LAPSING = "LOCK_LAPSING"
+    LOCK_LAPSED = "LOCK_LAPSED"
+
+
+class NoticeStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    # Claimed by a worker until `next_attempt_at`; claimable again after that.
+    SENDING = "SENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    # The reservation or lock it was about changed or ended before it went out.
+    CANCELLED = "CANCELLED"
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    number_id: Mapped[int] = mapped_column(sa.ForeignKey("numbers.id", ondelete="CASCADE"))
+    kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, "notice_kind"))
+    # The end of the reservation or lock the notice is about: with number and kind, its key.
+    expires_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    status: Mapped[NoticeStatus] = mapped_column(str_enum(NoticeStatus, "notice_status"))
+    # When it may next be claimed: first the due time, then a retry's backoff or a claim's lease.
+    next_attempt_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    recipients: Mapped[str | None] = mapped_column(sa.Text)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        sa.UniqueConstraint("number_id", "kind", "expires_at"),
+        sa.Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
+    )

@@ -1,0 +1,149 @@
+"""CSV over HTTP: GET /export/numbers.csv and POST /import/numbers.
+
+Both need a bearer token, as /graphql does; expected failures are JSON
+`{"errors": [{code, message, field, number}]}` with a 400-level status.
+"""
+
+import dataclasses
+import io
+from collections.abc import AsyncIterator, Sequence
+
+import sqlalchemy as sa
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from domain import access, exports, imports, organizations, search
+from domain.access import Viewer
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode, Problems
+from domain.numbers import Caller
+from domain.policy import Policy
+from models import Role
+from models.database import Database
+from settings import Settings
+
+_STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.CONFLICT: 409}
+
+
+def csv_routes(db: Database, settings: Settings, clock: Clock) -> list[Route]:
+    endpoints = CsvEndpoints(db, settings, clock)
+    return [
+        Route("/export/numbers.csv", endpoints.export_numbers, methods=["GET"]),
+        Route("/import/numbers", endpoints.import_numbers, methods=["POST"]),
+    ]
+
+
+async def bearer_viewer(request: Request, db: Database) -> Viewer | None:
+    """The viewer of the request's `Authorization: Bearer` token, if it is a valid one."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    async with db.read() as session:
+        return await access.authenticate(session, credentials.strip())
+
+
+def unauthorized() -> Response:
+    return JSONResponse(
+        {"errors": [{"message": "a valid bearer token is required"}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="numbra"'},
+    )
+
+
+def refusal(error: DomainError) -> Response:
+    codes = {problem.code for problem in error.problems}
+    status = next((_STATUS[code] for code in _STATUS if code in codes), 400)
+    problems = [
+        {
+            "code": problem.code.value,
+            "message": problem.message,
+            "field": list(problem.field) if problem.field else None,
+            "number": problem.number,
+        }
+        for problem in error.problems
+    ]
+    return JSONResponse({"errors": problems}, status_code=status)
+
+
+class CsvEndpoints:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.policy = Policy.from_settings(settings)
+        self.clock = clock
+
+    async def export_numbers(self, request: Request) -> Response:
+        """Every number the filter in the query string selects, as CSV, streamed."""
+        viewer = await bearer_viewer(request, self.db)
+        if viewer is None:
+            return unauthorized()
+        problems = Problems()
+        spec = exports.filter_from_params(request.query_params.multi_items(), problems)
+        try:
+            async with self.db.read() as session:
+                where = await search.build(session, viewer, spec, problems)
+            problems.raise_if_any()
+        except DomainError as error:
+            return refusal(error)
+        return StreamingResponse(
+            self._csv(where),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="numbers.csv"'},
+        )
+
+    async def _csv(self, where: Sequence[sa.ColumnElement[bool]]) -> AsyncIterator[str]:
+        async with self.db.read() as session:
+            async for chunk in exports.csv_chunks(session, where):
+                yield chunk
+
+    async def import_numbers(self, request: Request) -> Response:
+        """Load the multipart field `file`; answer with the import's report."""
+        viewer = await bearer_viewer(request, self.db)
+        if viewer is None:
+            return unauthorized()
+        try:
+            viewer.require(Role.ADMIN)
+            dry_run, partial = (_flag(request, name) for name in ("dry_run", "partial"))
+        except DomainError as error:
+            return refusal(error)
+        organization_id = request.query_params.get("organization_id")
+        if organization_id is not None:
+            organization_id = exports.global_id(organization_id, organizations.TYPE_NAME)
+        try:
+            async with request.form(max_files=1, max_fields=1) as form:
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise DomainError.one(
+                        ErrorCode.VALIDATION, "send the CSV as the multipart field 'file'", ["file"]
+                    )
+                # utf-8-sig: a byte-order mark (as spreadsheets save one) is not a column name.
+                text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+                try:
+                    report = await imports.import_csv(
+                        self.db,
+                        Caller(viewer, self.clock, self.policy),
+                        text,
+                        organization_id=organization_id,
+                        dry_run=dry_run,
+                        partial=partial,
+                    )
+                finally:
+                    # The form closes the upload; the wrapper must not close it first.
+                    text.detach()
+        except MultiPartException as exc:
+            return refusal(DomainError.one(ErrorCode.VALIDATION, exc.message, ["file"]))
+        except DomainError as error:
+            return refusal(error)
+        return JSONResponse(dataclasses.asdict(report))
+
+
+def _flag(request: Request, name: str) -> bool:
+    text = request.query_params.get(name)
+    if text is None:
+        return False
+    flag = exports.parse_bool(text)
+    if flag is None:
+        raise DomainError.one(ErrorCode.VALIDATION, f"{name} must be true or false", [name])
+    return flag
