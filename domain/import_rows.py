@@ -199,7 +199,7 @@ class RowReader:
             invalid = [n for n in numbers if self._valid(n, country, exact=True) is None]
             if not invalid:
                 return numbers
-            reasons.append(some(invalid, f"not a valid number of {country}"))
+            reasons.append(some(invalid, f"not valid for {country}"))
         return []
 
     def _valid(self, raw: str, country: str, exact: bool = False) -> str | None:
@@ -207,22 +207,26 @@ class RowReader:
 
         A cell already in E.164 of the country is checked without parsing it
         (parsing costs ~100 µs a number here, minutes a million). `exact`: only
-        `raw` itself will do, so no other notation need be tried.
+        `raw` itself will do (a range's numbers), so other notations are not tried.
         """
         rule = self._rules.get(country)
         if rule is None:
             rule = self._rules[country] = RegionRule(country)
-        national = raw[1 + len(rule.calling_code) :]
-        if (
-            _CANONICAL.fullmatch(raw)
-            and raw[1:].startswith(rule.calling_code)
-            and national[:1] != "0"
-        ):
-            if rule.valid(national):
-                return raw
-            if exact:
+        if _CANONICAL.fullmatch(raw) is not None:
+            national = raw[1 + len(rule.calling_code) :]
+            of_country = raw[1:].startswith(rule.calling_code)
+            # A leading zero is kept in some countries' numbers: left to the parser.
+            if of_country and national[:1] != "0":
+                if rule.valid(national):
+                    return raw
+                if exact:
+                    return None
+            elif exact and not of_country:
                 return None
-        return phone.normalise_for_country(raw, country)
+        elif exact:
+            return None
+        found = phone.normalise_for_country(raw, country)
+        return found if not exact or found == raw else None
 
 
 class RegionRule:

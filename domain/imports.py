@@ -2,10 +2,10 @@
 
 The file is read as a stream, in chunks of whole rows naming about CHUNK numbers
 (`domain.import_rows` reads and checks each row). A chunk is then checked against
-the file so far (duplicates) and the database (one query per slice), and its good
-rows are inserted with their ADDED events by a few set-based statements. Memory
-holds two chunks (the next is read while this one is written) and every number
-seen so far, as an int.
+the file so far (duplicates) and the database (one query), and its good rows are
+inserted with their ADDED events by two INSERT … SELECT statements, the rows sent
+as one parameter. Memory holds two chunks (the next is read, in a thread, while
+this one is written) and every number seen so far, as an int.
 
 Atomic (the default): one transaction for the whole file, rolled back if any row is
 bad, so a file goes in whole or not at all. Partial: one transaction per chunk,
@@ -33,9 +33,8 @@ from models import Number, NumberEvent, NumberState, Organization, Role, Series
 from models.base import UTCDateTime
 from models.database import Database
 
-CHUNK = 10_000
-# Numbers per statement.
-SLICE = 5_000
+# Numbers a chunk names: each chunk costs a few statements, each a few thread hops.
+CHUNK = 20_000
 MAX_REPORTED = 10_000
 REMARK = "imported from CSV"
 
@@ -177,10 +176,8 @@ class _Run:
     async def _new(self, session: AsyncSession, rows: list[Row]) -> list[Row]:
         """The rows none of whose numbers are in the inventory already."""
         named = [number for row in rows for number in row.numbers]
-        present: set[str] = set()
-        for start in range(0, len(named), SLICE):
-            among = _among(session, Number.e164, named[start : start + SLICE])
-            present.update(await session.scalars(sa.select(Number.e164).where(among)))
+        among = _among(session, Number.e164, named)
+        present = set(await session.scalars(sa.select(Number.e164).where(among)))
         good = []
         for row in rows:
             found = [number for number in row.numbers if number in present]
@@ -252,23 +249,24 @@ class _Writer:
         values = [
             (number, *row.fields, self.series_of(number)) for row in rows for number in row.numbers
         ]
-        for start in range(0, len(values), SLICE):
-            inserted = await self._numbers(session, values[start : start + SLICE])
-            events = sa.select(
-                Number.id,
-                sa.literal(self.now, UTCDateTime()),
-                sa.literal("ADDED"),
-                sa.null(),
-                Number.state,
-                sa.literal(self.actor),
-                sa.literal(REMARK, sa.Text()),
-            ).where(inserted)
-            columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
-            await session.execute(sa.insert(NumberEvent).from_select(columns, events))
+        if not values:
+            return 0
+        inserted = await self._numbers(session, values)
+        events = sa.select(
+            Number.id,
+            sa.literal(self.now, UTCDateTime()),
+            sa.literal("ADDED"),
+            sa.null(),
+            Number.state,
+            sa.literal(self.actor),
+            sa.literal(REMARK, sa.Text()),
+        ).where(inserted)
+        columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
+        await session.execute(sa.insert(NumberEvent).from_select(columns, events))
         return len(values)
 
     async def _numbers(
-        self, session: AsyncSession, batch: list[tuple[Any, ...]]
+        self, session: AsyncSession, values: list[tuple[Any, ...]]
     ) -> sa.ColumnElement[bool]:
         """Insert the numbers by one INSERT … SELECT; return a clause that selects them.
 
@@ -282,13 +280,13 @@ class _Writer:
             # SQLite writes one transaction at a time (BEGIN IMMEDIATE), so the rows
             # with higher ids than any before are these.
             last_id = await session.scalar(sa.select(sa.func.max(Number.id)))
-            item = sa.func.json_each(sa.literal(json.dumps(batch))).table_valued("value")
+            item = sa.func.json_each(sa.literal(json.dumps(values))).table_valued("value")
             cells = [item.c.value.op("->>")(index) for index in range(len(_ROW_COLUMNS))]
         else:
-            columns = zip(*batch, strict=True)
+            columns = zip(*values, strict=True)
             arrays = [
-                sa.literal(list(values), postgresql.ARRAY(_ARRAY_ITEM.get(name, sa.Text())))
-                for name, values in zip(_ROW_COLUMNS, columns, strict=True)
+                sa.literal(list(column), postgresql.ARRAY(_ARRAY_ITEM.get(name, sa.Text())))
+                for name, column in zip(_ROW_COLUMNS, columns, strict=True)
             ]
             rows = sa.func.unnest(*arrays).table_valued(*_ROW_COLUMNS).render_derived()
             cells = list(rows.c)
@@ -300,4 +298,4 @@ class _Writer:
         await session.execute(sa.insert(_NUMBERS).from_select(names, select))
         if sqlite:
             return Number.id > (last_id or 0)
-        return _among(session, Number.e164, [values[0] for values in batch])
+        return _among(session, Number.e164, [row[0] for row in values])

@@ -33,6 +33,7 @@ from models import (
 )
 
 MAX_TEXT = 200
+MAX_CODE = 100  # sku and vendor columns
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,20 @@ def capability_mask(capabilities: Sequence[Capability]) -> int:
     return mask
 
 
-def _check_text(problems: Problems, value: str | None, field: str, required: bool = False) -> None:
+def _check_text(
+    problems: Problems,
+    value: str | None,
+    field: str,
+    required: bool = False,
+    limit: int = MAX_TEXT,
+) -> None:
     if value is None:
         if required:
             problems.add(ErrorCode.VALIDATION, f"{field} is required", ["input", field])
         return
-    if (required and not value.strip()) or len(value) > MAX_TEXT:
+    if (required and not value.strip()) or len(value) > limit:
         problems.add(
-            ErrorCode.VALIDATION, f"{field} must be 1 to {MAX_TEXT} characters", ["input", field]
+            ErrorCode.VALIDATION, f"{field} must be 1 to {limit} characters", ["input", field]
         )
 
 
@@ -398,7 +405,7 @@ class NumberDetails:
     notes: str | None = None
 
     def check(self, problems: Problems, *, creating: bool = False) -> None:
-        _check_text(problems, self.sku, "sku", required=creating)
+        _check_text(problems, self.sku, "sku", required=creating, limit=MAX_CODE)
         if not creating and self.sku is not None and not self.sku.strip():
             problems.add(ErrorCode.VALIDATION, "sku must not be blank", ["input", "sku"])
         if self.capabilities is not None and not self.capabilities:
@@ -459,7 +466,7 @@ async def add(
     caller.viewer.require(Role.ADMIN)
     problems = Problems()
     country = country.strip().upper()
-    _check_text(problems, vendor, "vendor", required=True)
+    _check_text(problems, vendor, "vendor", required=True, limit=MAX_CODE)
     details.check(problems, creating=True)
     if not phone.is_country(country):
         problems.add(
