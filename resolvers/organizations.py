@@ -46,6 +46,15 @@ class OrganizationQueries:
         return OrganizationConnection.from_page(page, count)
 
 
+def _fields(input: CreateOrganizationInput | UpdateOrganizationInput) -> OrganizationFields:
+    return OrganizationFields(
+        name=input.name,
+        billing_email=input.billing_email,
+        owner_email=input.owner_email,
+        support_email=input.support_email,
+    )
+
+
 @strawberry.type
 class OrganizationMutations:
     @strawberry.mutation
@@ -53,12 +62,7 @@ class OrganizationMutations:
         self, info: Info, input: CreateOrganizationInput
     ) -> OrganizationPayload:
         ctx = info.context
-        fields = OrganizationFields(
-            name=input.name,
-            billing_email=input.billing_email,
-            owner_email=input.owner_email,
-            support_email=input.support_email,
-        )
+        fields = _fields(input)
         try:
             async with transactions.write(ctx.db) as session:
                 org = await organizations.create(
@@ -78,12 +82,7 @@ class OrganizationMutations:
         self, info: Info, input: UpdateOrganizationInput
     ) -> OrganizationPayload:
         ctx = info.context
-        fields = OrganizationFields(
-            name=input.name,
-            billing_email=input.billing_email,
-            owner_email=input.owner_email,
-            support_email=input.support_email,
-        )
+        fields = _fields(input)
         try:
             async with transactions.write(ctx.db) as session:
                 org = await organizations.update(session, ctx.viewer, input.id, fields)
