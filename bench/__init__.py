@@ -1,0 +1,30 @@
+"""`make bench`: each step measures one issue's performance targets (bench/run.py)."""
+
+import asyncio
+import os
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+# The server the PostgreSQL half of each step runs on, in a scratch database of its own.
+PG_ADMIN = os.environ.get(
+    "NUMBRA_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def pg_reachable() -> bool:
+    """Whether PostgreSQL answers; if not, a step measures SQLite alone and says so."""
+
+    async def ping() -> None:
+        engine = create_async_engine(PG_ADMIN)
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(ping())
+    except OSError:
+        print("PostgreSQL not reachable: skipped", flush=True)
+        return False
+    return True

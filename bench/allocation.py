@@ -9,23 +9,21 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import PG_ADMIN, pg_reachable
 from domain import ids, organizations, tokens
 from domain.clock import SystemClock
-from migrations import upgrade
+from migrations import scratch_database, upgrade
 from models import Number, NumberState, OrganizationKind, Role, Series
 from models.database import Database
 from settings import Settings
 from web.app import create_app
 
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 QUERY = """mutation($input: AllocateNumbersInput!) {
   allocateNumbers(input: $input) { numbers { e164 } userErrors { code message } }
 }"""
@@ -108,26 +106,6 @@ async def _measure(url: str, quantity: int, runs: int) -> list[float]:
     return timings
 
 
-async def _pg_database() -> str | None:
-    name = f"numbra_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OSError:
-        return None
-    finally:
-        await engine.dispose()
-    return name
-
-
-async def _drop_pg(name: str) -> None:
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await engine.dispose()
-
-
 def run(quick: bool) -> None:
     quantity, runs = (500, 2) if quick else (10_000, 5)
     rows = []
@@ -135,16 +113,9 @@ def run(quick: bool) -> None:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
         rows.append(("SQLite", asyncio.run(_measure(url, quantity, runs))))
-    name = asyncio.run(_pg_database())
-    if name is None:
-        print("PostgreSQL not reachable: skipped")
-    else:
-        try:
-            url = sa.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-            upgrade(url)
+    if pg_reachable():
+        with scratch_database(PG_ADMIN, "numbra_bench") as url:
             rows.append(("PostgreSQL", asyncio.run(_measure(url, quantity, runs))))
-        finally:
-            asyncio.run(_drop_pg(name))
     print(f"allocateNumbers, quantity {quantity}, {runs} runs (target < 1 s on SQLite)")
     print(f"{'database':<12}{'median s':>10}{'min s':>8}{'max s':>8}")
     for label, timings in rows:

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one step after another.
 
-    python -m bench.run [--quick]
+    python -m bench.run [--quick] [--only WORD ...]
 
 A benchmark is a step: a title and a callable taking `quick` (about 0.3 s per
 measurement, for CI to prove the benchmarks still run). Add new ones to STEPS.
@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import allocation, limits, search, sweep
+from bench import allocation, imports, limits, search, sweep
 
 Step = tuple[str, Callable[[bool], None]]
 
@@ -21,16 +21,22 @@ STEPS: list[Step] = [
     ("Allocation: 10,000 numbers in one mutation", allocation.run),
     ("Sweep: lapsing 100,000 due reservations", sweep.run),
     ("Search: a million numbers over HTTP, API against the floor", search.run),
+    ("CSV import: a million rows through `numbra import`", imports.run),
 ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about 0.3 s per measurement")
+    parser.add_argument(
+        "--only", nargs="+", metavar="WORD", help="the steps whose title has one of these words"
+    )
     args = parser.parse_args(argv)
+    words = [word.lower() for word in args.only or []]
+    steps = [s for s in STEPS if not words or any(w in s[0].lower() for w in words)]
     failed = []
-    for number, (title, step) in enumerate(STEPS, start=1):
-        print(f"== {number}/{len(STEPS)} {title}", flush=True)
+    for number, (title, step) in enumerate(steps, start=1):
+        print(f"== {number}/{len(steps)} {title}", flush=True)
         start = time.perf_counter()
         try:
             step(args.quick)

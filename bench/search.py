@@ -30,9 +30,10 @@ For SQLite (a temporary file) and, when reachable, PostgreSQL (a database of its
    With the full inventory, the plan of every search statement follows the table
    (EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL).
 
-    python -m bench.search [--quick]
+    python -m bench.search [--quick] [--numbers N] [--sqlite-only]
 
-`--quick` (CI) uses 20,000 numbers, 50 organizations and a few runs per measure.
+`--quick` (CI) uses 20,000 numbers, 50 organizations and a few runs per measure;
+`--numbers` another inventory (one organization per 1,000 numbers) with full runs.
 """
 
 import argparse
@@ -58,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 CONCURRENCY = 8
@@ -80,9 +80,11 @@ class Size:
     warmup: float
 
     @classmethod
-    def for_mode(cls, quick: bool) -> "Size":
+    def for_mode(cls, quick: bool, numbers: int | None = None) -> "Size":
         if quick:
             return cls(20_000, 50, 20, 5, 0.3, 0.1)
+        if numbers is not None:
+            return cls(numbers, max(50, numbers // 1_000), 1_000, 120, 4.0, 0.5)
         return cls(1_000_000, 1_000, 1_000, 120, 4.0, 0.5)
 
     @property
@@ -228,6 +230,11 @@ _INDEXES_SQL = {
     "(SELECT conname FROM pg_constraint WHERE conrelid = 'numbers'::regclass)",
 }
 
+
+_RECOUNT_SQL = """
+INSERT INTO number_state_counts (organization_id, state, slot, count)
+SELECT organization_id, state, 0, count(*) FROM numbers GROUP BY organization_id, state
+"""
 
 _ORPHANS_SQL = """
 SELECT count(*) FROM numbers
@@ -381,6 +388,9 @@ async def _build(url: str, size: Size) -> Built:
                 "others": size.organizations - 1,
             },
         )
+        if dialect == "postgresql":
+            # The triggers that keep the per-state counters were off with the rest.
+            await session.execute(sa.text(_RECOUNT_SQL))
         seconds["numbers"] = time.perf_counter() - start
         start = time.perf_counter()
         if dialect == "postgresql":
@@ -409,6 +419,9 @@ async def _build(url: str, size: Size) -> Built:
     async with db.engine.connect() as conn:
         count = (await conn.exec_driver_sql("SELECT count(*) FROM numbers")).scalar_one()
         orphans = (await conn.exec_driver_sql(_ORPHANS_SQL)).scalar_one()
+        counted = (
+            await conn.exec_driver_sql("SELECT sum(count) FROM number_state_counts")
+        ).scalar_one()
         fts = None
         if dialect == "sqlite":
             fts = (
@@ -419,6 +432,8 @@ async def _build(url: str, size: Size) -> Built:
     await db.dispose()
     if count != size.numbers or orphans:
         raise RuntimeError(f"built {count} numbers ({orphans} orphans), expected {size.numbers}")
+    if counted != count:
+        raise RuntimeError(f"the per-state counters hold {counted} numbers, not {count}")
     if fts is not None and fts != size.per_series:
         raise RuntimeError(f"the FTS5 table finds {fts} numbers with +6561, not {size.per_series}")
     return Built(token, seconds)
@@ -1127,33 +1142,6 @@ def _table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-# --- PostgreSQL database of its own ---------------------------------------------------
-
-
-async def _pg_create() -> str | None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"numbra_bench_search_{uuid.uuid4().hex[:8]}"
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OSError:
-        return None
-    finally:
-        await engine.dispose()
-    return name
-
-
-async def _pg_drop(name: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await engine.dispose()
-
-
 def _calibration() -> float:
     """CPU seconds for a plain Python loop: how fast this machine is at the moment."""
     best = float("inf")
@@ -1166,10 +1154,11 @@ def _calibration() -> float:
     return best
 
 
-def run(quick: bool = False) -> None:
-    import sqlalchemy as sa
+def run(quick: bool = False, numbers: int | None = None, sqlite_only: bool = False) -> None:
+    from bench import PG_ADMIN, pg_reachable
+    from migrations import scratch_database
 
-    size = Size.for_mode(quick)
+    size = Size.for_mode(quick, numbers)
     pinning = (
         f"servers on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}"
         if _can_pin()
@@ -1186,21 +1175,19 @@ def run(quick: bool = False) -> None:
         url = f"sqlite+aiosqlite:///{workdir / 'search.db'}"
         for line in _one_database("SQLite", url, size, workdir):
             print(line, flush=True)
-        name = asyncio.run(_pg_create())
-        if name is None:
-            print("PostgreSQL not reachable: skipped", flush=True)
+        if sqlite_only:
             return
-        try:
-            url = sa.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-            for line in _one_database("PostgreSQL", url, size, workdir):
-                print(line, flush=True)
-        finally:
-            asyncio.run(_pg_drop(name))
+        if pg_reachable():
+            with scratch_database(PG_ADMIN, "numbra_bench") as url:
+                for line in _one_database("PostgreSQL", url, size, workdir):
+                    print(line, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tiny inventory, a few runs")
+    parser.add_argument("--numbers", type=int, help="numbers in the inventory")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     commands = parser.add_subparsers(dest="command")
     floor_parser = commands.add_parser("floor", help="(internal) serve the floor")
     floor_parser.add_argument("captures")
@@ -1213,7 +1200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "client":
         client(args.spec)
     else:
-        run(quick=args.quick)
+        run(quick=args.quick, numbers=args.numbers, sqlite_only=args.sqlite_only)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.allocation import PG_ADMIN, _drop_pg, _pg_database
+from bench import PG_ADMIN, pg_reachable
 from domain import organizations
 from domain.clock import SystemClock
 from domain.notices import NoticeRules
 from domain.sweep import sweep
-from migrations import upgrade
+from migrations import scratch_database, upgrade
 from models import Number, NumberEvent, NumberState, ReservationKind, ReservationReason
 from models.database import Database
 
@@ -86,16 +86,9 @@ def run(quick: bool) -> None:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
         rows.append(("SQLite", asyncio.run(_measure(url, size))))
-    name = asyncio.run(_pg_database())
-    if name is None:
-        print("PostgreSQL not reachable: skipped")
-    else:
-        try:
-            url = sa.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-            upgrade(url)
+    if pg_reachable():
+        with scratch_database(PG_ADMIN, "numbra_bench") as url:
             rows.append(("PostgreSQL", asyncio.run(_measure(url, size))))
-        finally:
-            asyncio.run(_drop_pg(name))
     print(f"one sweep lapsing {size:,} due reservations (target < 10 s on SQLite)")
     print(f"{'database':<12}{'seconds':>10}{'per second':>12}")
     for label, elapsed in rows:

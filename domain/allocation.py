@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ids, organizations
 from domain.errors import DomainError, ErrorCode, Problems
-from domain.lifecycle import Action, apply, plan, record_moved
+from domain.lifecycle import Action, apply, plan, record_each
 from domain.numbers import Caller, load_items, reload
 from domain.series import TYPE_NAME as SERIES_TYPE
 from models import Number, NumberState, Organization, Role, Series
@@ -134,7 +134,9 @@ async def _move_quantity(
             f"{quantity} asked",
             ["input", "quantity"],
         )
-    await record_moved(session, moved, action.value, caller.actor, caller.clock.now(), remark)
+    await record_each(
+        session, moved, action.value, actor=caller.actor, at=caller.clock.now(), remark=remark
+    )
     # The payload lists the first of the moved numbers, at most a batch's worth.
     rows = await session.scalars(
         sa.select(Number)

@@ -6,10 +6,11 @@ answer (is a number there already?) is left to `domain.imports`.
 """
 
 import csv
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TextIO
+from typing import NamedTuple, TextIO
 
 import phonenumbers
 
@@ -39,7 +40,6 @@ _COLUMN_LENGTH = {"vendor": 100, "sku": 100}
 _FIELDS_CACHE_SIZE = 10_000
 
 _RANGE = re.compile(r"(\+\d+)\s*-\s*(\+\d+)")
-_CANONICAL = re.compile(r"\+[1-9]\d{1,14}")
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,12 @@ class RowReader:
     def __init__(self, text: TextIO) -> None:
         self._records = csv.reader(text)
         self._done = False
-        self._rules: dict[str, RegionRule] = {}
         self._checked: dict[tuple[str, ...], _Checked] = {}
         self.header_problem: BadRow | None = None
         self._columns = self._header()
+        # The cells rows may share: all but the number and the notes (often one a row).
+        shared = [at for name, at in self._columns.items() if name not in ("number", "notes")]
+        self._shared = operator.itemgetter(*shared) if shared else None
 
     def _header(self) -> dict[str, int]:
         try:
@@ -157,22 +159,33 @@ class RowReader:
             reason = f"{len(cells)} cells, but the first line names {len(self._columns)} columns"
             bad.append(BadRow(line, number or None, reason))
             return None
-        # Every cell but the number: rows that share them share their checked fields.
-        key = tuple(cells[:number_at] + cells[number_at + 1 :])
+        # Rows that share their other cells share their checked fields.
+        assert self._shared is not None
+        key = self._shared(cells)
         checked = self._checked.get(key)
         if checked is None:
             if len(self._checked) >= _FIELDS_CACHE_SIZE:
                 self._checked.clear()
-            cell = {name: cells[at] for name, at in self._columns.items()}
+            cell = {name: cells[at] for name, at in self._columns.items() if name != "notes"}
             checked = self._checked[key] = _check_fields(cell)
         reasons = list(checked.reasons)
+        notes = self._notes(cells, reasons)
         numbers: Sequence[str] = []
         if checked.country is not None:
             numbers = self._numbers(number, checked.country, reasons)
         if reasons or checked.fields is None:
             bad.append(BadRow(line, number or None, "; ".join(reasons)))
             return None
-        return Row(line, numbers, checked.fields)
+        fields = checked.fields if notes is None else checked.fields._replace(notes=notes)
+        return Row(line, numbers, fields)
+
+    def _notes(self, cells: list[str], reasons: list[str]) -> str | None:
+        """The row's notes, checked by addNumbers' rule."""
+        at = self._columns.get("notes")
+        notes = exports.unguard_text(cells[at]) or None if at is not None else None
+        if notes is not None:
+            _add_reasons(NumberDetails(notes=notes), reasons)
+        return notes
 
     def _numbers(self, text: str, country: str, reasons: list[str]) -> Sequence[str]:
         """The numbers a cell names: one, or a range "+6561000000-+6561000999"."""
@@ -209,10 +222,8 @@ class RowReader:
         (parsing costs ~100 µs a number here, minutes a million). `exact`: only
         `raw` itself will do (a range's numbers), so other notations are not tried.
         """
-        rule = self._rules.get(country)
-        if rule is None:
-            rule = self._rules[country] = RegionRule(country)
-        if _CANONICAL.fullmatch(raw) is not None:
+        rule = phone.rule_for(country)
+        if phone.CANONICAL.fullmatch(raw) is not None:
             national = raw[1 + len(rule.calling_code) :]
             of_country = raw[1:].startswith(rule.calling_code)
             # A leading zero is kept in some countries' numbers: left to the parser.
@@ -227,66 +238,6 @@ class RowReader:
             return None
         found = phone.normalise_for_country(raw, country)
         return found if not exact or found == raw else None
-
-
-class RegionRule:
-    """libphonenumber's own validity rule for one region, at a fraction of its cost.
-
-    phonenumbers.is_valid_number_for_region: a national number is valid if it
-    matches the region's general description and the description of some number
-    type (each a set of lengths and a pattern). The same test on the same metadata,
-    with the patterns compiled once and sorted by length, takes ~3 µs instead of
-    ~30 µs; tests compare the two.
-    """
-
-    _TYPES = (
-        "premium_rate",
-        "toll_free",
-        "shared_cost",
-        "voip",
-        "personal_number",
-        "pager",
-        "uan",
-        "voicemail",
-        "fixed_line",
-        "mobile",
-    )
-
-    def __init__(self, region: str) -> None:
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        assert metadata is not None, f"{region} is not a region phonenumbers knows"
-        self.calling_code = str(metadata.country_code)
-        self._general = metadata.general_desc
-        self._types = [getattr(metadata, name) for name in self._TYPES]
-        self._by_length: dict[int, tuple[re.Pattern[str], re.Pattern[str]] | None] = {}
-
-    def valid(self, national: str) -> bool:
-        length = len(national)
-        if length not in self._by_length:
-            self._by_length[length] = self._for_length(length)
-        patterns = self._by_length[length]
-        return (
-            patterns is not None
-            and patterns[0].fullmatch(national) is not None
-            and patterns[1].fullmatch(national) is not None
-        )
-
-    def _for_length(self, length: int) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
-        """The general pattern, and one alternation of the types' (any one will do)."""
-
-        def pattern(desc: Any) -> str | None:
-            """The description's pattern, if numbers of `length` may match it."""
-            if desc is None or not desc.national_number_pattern:
-                return None
-            if desc.possible_length and length not in desc.possible_length:
-                return None
-            return str(desc.national_number_pattern)
-
-        general = pattern(self._general)
-        types = [found for desc in self._types if (found := pattern(desc)) is not None]
-        if general is None or not types:
-            return None
-        return re.compile(general), re.compile("|".join(f"(?:{found})" for found in types))
 
 
 def some(numbers: Sequence[str], what: str) -> str:
@@ -329,12 +280,7 @@ def _check_fields(cell: dict[str, str]) -> _Checked:
         tag=text("tag"),
         notes=text("notes"),
     )
-    problems = Problems()
-    details.check(problems)
-    try:
-        problems.raise_if_any()
-    except DomainError as error:
-        reasons.extend(problem.message for problem in error.problems)
+    _add_reasons(details, reasons)
     if reasons:
         return _Checked(None, country if phone.is_country(country) else None, tuple(reasons))
     fields = Fields(
@@ -351,6 +297,16 @@ def _check_fields(cell: dict[str, str]) -> _Checked:
         notes=details.notes,
     )
     return _Checked(fields, country, ())
+
+
+def _add_reasons(details: NumberDetails, reasons: list[str]) -> None:
+    """What addNumbers' rules say is wrong with `details`."""
+    problems = Problems()
+    details.check(problems)
+    try:
+        problems.raise_if_any()
+    except DomainError as error:
+        reasons.extend(problem.message for problem in error.problems)
 
 
 def _capabilities(text: str, reasons: list[str]) -> list[Capability] | None:

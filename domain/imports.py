@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import organizations, transactions
+from domain import lifecycle, organizations, search, series, transactions
 from domain.errors import DomainError, ErrorCode
 from domain.import_rows import BadRow, Batch, Fields, Row, RowReader, some
 from domain.numbers import Caller
-from models import Number, NumberEvent, NumberState, Organization, Role, Series
+from models import Number, NumberState, Organization, Role
 from models.base import UTCDateTime
 from models.database import Database
 
@@ -84,7 +84,7 @@ async def import_csv(
     caller.viewer.require(Role.ADMIN)
     async with db.read() as session:
         pool = await _pool(session, caller, organization_id)
-        series_of = await _series_matcher(session)
+        series_of = await series.matcher(session)
     report = Report(dry_run=dry_run, partial=partial)
     reader = RowReader(text)
     if reader.header_problem is not None:
@@ -111,23 +111,6 @@ async def _pool(session: AsyncSession, caller: Caller, organization_id: str | No
     if pool is None:
         raise DomainError.one(ErrorCode.NOT_FOUND, "no such organization", ["organizationId"])
     return pool
-
-
-async def _series_matcher(session: AsyncSession) -> SeriesOf:
-    """numbers.SeriesMatcher's rule, the longest prefix wins, trying only the prefix
-    lengths the catalogue has rather than every length: each number goes through it."""
-    rows = await session.execute(sa.select(Series.prefix, Series.id))
-    prefixes = {prefix: series_id for prefix, series_id in rows}
-    lengths = sorted({len(prefix) for prefix in prefixes}, reverse=True)
-
-    def series_of(e164: str) -> int | None:
-        for length in lengths:
-            series_id = prefixes.get(e164[:length])
-            if series_id is not None:
-                return series_id
-        return None
-
-    return series_of
 
 
 class _RollBack(Exception):
@@ -176,7 +159,7 @@ class _Run:
     async def _new(self, session: AsyncSession, rows: list[Row]) -> list[Row]:
         """The rows none of whose numbers are in the inventory already."""
         named = [number for row in rows for number in row.numbers]
-        among = _among(session, Number.e164, named)
+        among = search.among(session, Number.e164, named)
         present = set(await session.scalars(sa.select(Number.e164).where(among)))
         good = []
         for row in rows:
@@ -222,20 +205,6 @@ class _Run:
             self.report.added = 0
 
 
-def _among(session: AsyncSession, column: Any, values: list[str]) -> sa.ColumnElement[bool]:
-    """`column IN values`, the values as one parameter.
-
-    SQLAlchemy takes longer to render thousands of bind parameters than the
-    database takes to answer the query.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        listed = sa.func.json_each(sa.literal(json.dumps(values))).table_valued("value")
-        return cast(sa.ColumnElement[bool], column.in_(sa.select(listed.c.value)))
-    return cast(
-        sa.ColumnElement[bool], column == sa.any_(sa.literal(values, postgresql.ARRAY(sa.String)))
-    )
-
-
 class _Writer:
     """Inserts checked rows into one pool, with one ADDED event per number."""
 
@@ -252,17 +221,15 @@ class _Writer:
         if not values:
             return 0
         inserted = await self._numbers(session, values)
-        events = sa.select(
-            Number.id,
-            sa.literal(self.now, UTCDateTime()),
-            sa.literal("ADDED"),
-            sa.null(),
-            Number.state,
-            sa.literal(self.actor),
-            sa.literal(REMARK, sa.Text()),
-        ).where(inserted)
-        columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
-        await session.execute(sa.insert(NumberEvent).from_select(columns, events))
+        await lifecycle.record_where(
+            session,
+            inserted,
+            "ADDED",
+            actor=self.actor,
+            at=self.now,
+            remark=REMARK,
+            from_state=sa.null(),
+        )
         return len(values)
 
     async def _numbers(
@@ -298,4 +265,4 @@ class _Writer:
         await session.execute(sa.insert(_NUMBERS).from_select(names, select))
         if sqlite:
             return Number.id > (last_id or 0)
-        return _among(session, Number.e164, [row[0] for row in values])
+        return search.among(session, Number.e164, [row[0] for row in values])

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.search import per_organization
 from models import Number, NumberState
+from models.numbers import NumberStateCount
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,14 @@ async def allocations(
 async def state_counts(
     session: AsyncSession, org_ids: Sequence[int], include_descendants: bool
 ) -> dict[int, dict[NumberState, int]]:
-    """Per organization, how many numbers of each state its pool (or subtree) holds."""
-    owner, source = per_organization(org_ids, include_descendants)
-    query = source.with_only_columns(owner, Number.state, sa.func.count()).group_by(
-        owner, Number.state
-    )
+    """Per organization, how many numbers of each state its pool (or subtree) holds,
+    summed from the counters the triggers keep."""
+    counted = NumberStateCount
+    owner, source = per_organization(org_ids, include_descendants, counted)
+    total = counted.total()
+    query = source.with_only_columns(owner, counted.state, total).group_by(owner, counted.state)
     if not include_descendants:
-        query = query.where(Number.organization_id.in_(org_ids))
+        query = query.where(counted.organization_id.in_(org_ids))
     found: dict[int, dict[NumberState, int]] = {
         org_id: dict.fromkeys(NumberState, 0) for org_id in org_ids
     }

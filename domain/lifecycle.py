@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberEvent, NumberState
@@ -200,56 +201,85 @@ async def apply(
 
 async def record(
     session: AsyncSession,
-    changes: Sequence[tuple[int, NumberState | None, NumberState | None]],
+    changes: Sequence[tuple[int, NumberState | None, NumberState]],
     action: str,
     *,
     actor: str,
     at: datetime,
     remark: str | None,
 ) -> None:
-    """One history event per (number id, from state, to state)."""
-    if not changes:
-        return
-    await session.execute(
-        sa.insert(NumberEvent),
-        [
-            {
-                "number_id": number_id,
-                "at": at,
-                "action": action,
-                "from_state": from_state,
-                "to_state": to_state,
-                "actor": actor,
-                "remark": remark,
-            }
-            for number_id, from_state, to_state in changes
-        ],
-    )
+    """One history event per (number id, from state, to state), once the numbers moved."""
+    groups: dict[tuple[NumberState | None, NumberState], list[int]] = defaultdict(list)
+    for number_id, from_state, to_state in changes:
+        groups[(from_state, to_state)].append(number_id)
+    for change, number_ids in groups.items():
+        await record_each(
+            session, number_ids, action, actor=actor, at=at, remark=remark, change=change
+        )
 
 
 # Ids per statement, well under the bind-parameter limits of SQLite and asyncpg.
 CHUNK = 5_000
 
 
-async def record_moved(
+async def record_each(
     session: AsyncSession,
     number_ids: Sequence[int],
     action: str,
+    *,
     actor: str,
     at: datetime,
     remark: str | None,
+    change: tuple[NumberState | None, NumberState] | None = None,
 ) -> None:
-    """One event per number whose pool changed, its state unchanged: INSERT … SELECT."""
+    """One event per number: the move `change` names, or none (the state it is in now)."""
+    states: dict[str, Any] = {}
+    if change is not None:
+        states["from_state"] = _literal(change[0])
+        states["to_state"] = _literal(change[1])
     for start in range(0, len(number_ids), CHUNK):
-        chunk = number_ids[start : start + CHUNK]
-        select = sa.select(
-            Number.id,
-            sa.literal(at, UTCDateTime()),
-            sa.literal(action),
-            Number.state,
-            Number.state,
-            sa.literal(actor),
-            sa.literal(remark, sa.Text()),
-        ).where(Number.id.in_(chunk))
-        columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
-        await session.execute(sa.insert(NumberEvent).from_select(columns, select))
+        chunk = Number.id.in_(number_ids[start : start + CHUNK])
+        await record_where(session, chunk, action, actor=actor, at=at, remark=remark, **states)
+
+
+def _literal(state: NumberState | None) -> sa.ColumnElement[Any]:
+    return sa.null() if state is None else sa.literal(state.value)
+
+
+async def record_where(
+    session: AsyncSession,
+    where: sa.ColumnElement[bool],
+    action: str,
+    *,
+    actor: str,
+    at: datetime,
+    remark: str | None,
+    from_state: sa.ColumnElement[Any] | InstrumentedAttribute[Any] = Number.state,
+    to_state: sa.ColumnElement[Any] | InstrumentedAttribute[Any] = Number.state,
+) -> None:
+    """One event per number `where` selects, written by the database: INSERT … SELECT.
+
+    The states default to the one the number is in now. Each event records the pool
+    the number is in now: viewers read only their pools' events (domain/history.py).
+    """
+    select = sa.select(
+        Number.id,
+        Number.organization_id,
+        sa.literal(at, UTCDateTime()),
+        sa.literal(action),
+        from_state,
+        to_state,
+        sa.literal(actor),
+        sa.literal(remark, sa.Text()),
+    ).where(where)
+    columns = [
+        "number_id",
+        "organization_id",
+        "at",
+        "action",
+        "from_state",
+        "to_state",
+        "actor",
+        "remark",
+    ]
+    await session.execute(sa.insert(NumberEvent).from_select(columns, select))

@@ -185,7 +185,6 @@ class _Claim:
     notice_id: int
     attempt: int
     number_id: int
-    state: NumberState
     mail: NoticeMail
 
 
@@ -262,7 +261,7 @@ async def _claim(
         recipients=recipients,
         reference=f"{notice.id}.{notice.number_id}.{notice.kind.value.lower()}",
     )
-    return _Claim(notice.id, notice.attempts + 1, number.id, number.state, mail)
+    return _Claim(notice.id, notice.attempts + 1, number.id, mail)
 
 
 async def _addressees(
@@ -305,7 +304,7 @@ async def _fail(
 ) -> Outcome:
     if not await _update(session, notice, status=NoticeStatus.FAILED, last_error=reason):
         return Outcome.SKIPPED
-    await _record_failure(session, notice.id, number.id, number.state, notice.kind, reason, now)
+    await _record_failure(session, notice.id, number.id, notice.kind, reason, now)
     return Outcome.FAILED
 
 
@@ -313,15 +312,14 @@ async def _record_failure(
     session: AsyncSession,
     notice_id: int,
     number_id: int,
-    state: NumberState,
     kind: NoticeKind,
     reason: str,
     now: datetime,
 ) -> None:
     log.error("notice %s (%s) failed for good: %s", notice_id, kind.value, reason)
-    await lifecycle.record(
+    await lifecycle.record_each(
         session,
-        [(number_id, state, state)],
+        [number_id],
         NOTICE_FAILED,
         actor=SYSTEM,
         at=now,
@@ -355,7 +353,7 @@ async def _attempt_failed(
         )
         return Outcome.RETRY
     await _record_failure(
-        session, claim.notice_id, claim.number_id, claim.state, claim.mail.kind, str(error), now
+        session, claim.notice_id, claim.number_id, claim.mail.kind, str(error), now
     )
     return Outcome.FAILED
 
@@ -377,9 +375,10 @@ async def _sent(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return Outcome.SKIPPED
     recipients = ", ".join(claim.mail.recipients)
-    await lifecycle.record(
+    # The number may have moved while the mail was sent: the event records it as it is.
+    await lifecycle.record_each(
         session,
-        [(claim.number_id, claim.state, claim.state)],
+        [claim.number_id],
         NOTIFIED,
         actor=SYSTEM,
         at=now,

@@ -13,7 +13,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import organizations, phone
+from domain import organizations, phone, series
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
@@ -29,7 +29,6 @@ from models import (
     ReservationKind,
     ReservationReason,
     Role,
-    Series,
 )
 
 MAX_TEXT = 200
@@ -512,7 +511,7 @@ async def add(
     problems.raise_if_any()
     assert pool is not None
     now = caller.clock.now()
-    series_of = await series_matcher(session)
+    series_of = await series.matcher(session)
     fields = {
         "vendor": vendor.strip(),
         "country": country,
@@ -551,26 +550,6 @@ async def add(
         remark=None,
     )
     return rows
-
-
-async def series_matcher(session: AsyncSession) -> "SeriesMatcher":
-    result = await session.execute(sa.select(Series.prefix, Series.id))
-    prefixes = {prefix: series_id for prefix, series_id in result}
-    return SeriesMatcher(prefixes)
-
-
-class SeriesMatcher:
-    """The series of a number: the one with the longest prefix it starts with."""
-
-    def __init__(self, prefixes: Mapping[str, int]) -> None:
-        self._prefixes = prefixes
-
-    def __call__(self, e164: str) -> int | None:
-        for end in range(len(e164), 1, -1):
-            series_id = self._prefixes.get(e164[:end])
-            if series_id is not None:
-                return series_id
-        return None
 
 
 async def find(session: AsyncSession, viewer: Viewer, raw: str) -> Number | None:

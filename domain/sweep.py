@@ -14,7 +14,6 @@ sweep that never ran is made good by the next, which finds the same rows still d
 """
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,11 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import notices
 from domain.clock import Clock
-from domain.lifecycle import STATE_COLUMNS, Action, target
+from domain.lifecycle import STATE_COLUMNS, Action, record_each, target
 from domain.mail import Mailer
 from domain.notices import NoticeRules, Outcome
-from models import Number, NumberEvent, NumberState
-from models.base import UTCDateTime
+from models import Number, NumberState
 from models.database import Database
 
 BATCH = 5_000
@@ -99,35 +97,20 @@ async def lapse(session: AsyncSession, state: NumberState, now: datetime, limit:
             )
         ).all()
     )
-    await _record(session, lapsed, state, to_state, now)
+    await record_each(
+        session,
+        lapsed,
+        Action.LAPSE.value,
+        actor=notices.SYSTEM,
+        at=now,
+        remark=REMARKS[state],
+        change=(state, to_state),
+    )
     if state is NumberState.LOCKED:
         await notices.lock_lapsed(
             session, [(i, end) for i in lapsed if (end := ends[i]) is not None], now
         )
     return lapsed
-
-
-async def _record(
-    session: AsyncSession,
-    number_ids: Sequence[int],
-    from_state: NumberState,
-    to_state: NumberState,
-    now: datetime,
-) -> None:
-    """The EXPIRED events, one per number, written by the database: INSERT … SELECT."""
-    if not number_ids:
-        return
-    select = sa.select(
-        Number.id,
-        sa.literal(now, UTCDateTime()),
-        sa.literal(Action.LAPSE.value),
-        sa.literal(from_state.value),
-        sa.literal(to_state.value),
-        sa.literal(notices.SYSTEM),
-        sa.literal(REMARKS[from_state]),
-    ).where(Number.id.in_(number_ids))
-    columns = ["number_id", "at", "action", "from_state", "to_state", "actor", "remark"]
-    await session.execute(sa.insert(NumberEvent).from_select(columns, select))
 
 
 async def _lapse_all(db: Database, state: NumberState, now: datetime) -> int:

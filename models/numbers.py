@@ -2,6 +2,7 @@
 
 import enum
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -119,6 +120,12 @@ class Number(Base):
     )
 
 
+# A number as read: an ORM entity, or a Core row of the numbers table (same attribute
+# names, a third cheaper to load; search pages read those).
+NumberRecord = Number | sa.Row[Any]
+NUMBER_COLUMNS = tuple(Number.__table__.c)
+
+
 class NumberEvent(Base):
     __tablename__ = "number_events"
 
@@ -126,6 +133,8 @@ class NumberEvent(Base):
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
     )
     number_id: Mapped[int] = mapped_column(sa.ForeignKey("numbers.id", ondelete="CASCADE"))
+    # The pool the number was in once this happened: viewers read their pools' events.
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
     at: Mapped[datetime]
     action: Mapped[str] = mapped_column(sa.String(40))
     from_state: Mapped[NumberState | None] = mapped_column(str_enum(NumberState, "from_state"))
@@ -134,3 +143,34 @@ class NumberEvent(Base):
     remark: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (sa.Index("ix_number_events_number_id_id", "number_id", "id"),)
+
+
+class NumberStateCount(Base):
+    """How many numbers each pool holds in each state, kept by triggers on numbers.
+
+    The quick-filter tabs count a whole inventory on every page view; summing these
+    rows costs a millisecond where counting a million numbers costs 170 (migration
+    0005 makes the triggers). A count is the sum over its slots: SQLite keeps slot 0
+    only; PostgreSQL writers each add a slot of their own, so no writer ever waits
+    for another's counter, and the slots are folded back into slot 0 as they go.
+    """
+
+    __tablename__ = "number_state_counts"
+
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True
+    )
+    state: Mapped[NumberState] = mapped_column(
+        str_enum(NumberState, "number_state"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger)
+
+    # On SQLite a row trigger bumps a counter per number written: keyed by its primary
+    # key alone, a bump reads one b-tree instead of two (~7 µs a number, not ~20).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    @classmethod
+    def total(cls) -> sa.ColumnElement[int]:
+        """The sum of `count`, as an integer (PostgreSQL sums bigints into numerics)."""
+        return sa.cast(sa.func.sum(cls.count), sa.BigInteger)

@@ -82,9 +82,8 @@ class InventoryQueries:
         ctx = info.context
         problems = Problems()
         async with ctx.db.read() as session:
-            where = await search.build(session, ctx.viewer, domain_filter(filter), problems)
-            problems.raise_if_any()
-            return state_counts(await search.counts_by_state(session, where))
+            spec = domain_filter(filter)
+            return state_counts(await search.counts_by_state(session, ctx.viewer, spec, problems))
 
 
 @strawberry.type

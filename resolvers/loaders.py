@@ -12,8 +12,9 @@ from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
 from domain.pagination import Page, PageRequest
-from models import Number, NumberEvent, NumberState, Organization, Series
+from models import NumberEvent, NumberState, Organization, Series
 from models.database import Database
+from models.numbers import NumberRecord
 
 # (number id, first, id of the event the page starts after)
 HistoryKey = tuple[int, int, int | None]
@@ -34,7 +35,7 @@ class Loaders:
         self.state_counts = DataLoader[tuple[int, bool], dict[NumberState, int]](
             self._load_state_counts
         )
-        self.pool_page = DataLoader[PoolKey, Page[Number]](self._load_pool_pages)
+        self.pool_page = DataLoader[PoolKey, Page[NumberRecord]](self._load_pool_pages)
         self.pool_count = DataLoader[PoolKey, int](self._load_pool_counts)
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
@@ -53,6 +54,12 @@ class Loaders:
             found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]
 
+    def _pools(self) -> str | None:
+        """The subtree whose events the viewer reads: every event for the provider's tokens."""
+        if self._viewer is None or self._viewer.at_root:
+            return None
+        return self._viewer.org_path
+
     async def _load_history(self, keys: Sequence[HistoryKey]) -> list[list[NumberEvent]]:
         # One query per distinct page shape; an SPA asks the same shape for every row.
         shapes: dict[tuple[int, int | None], list[int]] = defaultdict(list)
@@ -61,14 +68,14 @@ class Loaders:
         found: dict[HistoryKey, list[NumberEvent]] = {}
         async with self._db.read() as session:
             for (first, before), number_ids in shapes.items():
-                pages = await history.pages(session, number_ids, first, before)
+                pages = await history.pages(session, number_ids, first, before, self._pools())
                 for number_id in number_ids:
                     found[(number_id, first, before)] = pages.get(number_id, [])
         return [found[key] for key in keys]
 
     async def _load_history_counts(self, keys: Sequence[int]) -> list[int]:
         async with self._db.read() as session:
-            found = await history.counts(session, keys)
+            found = await history.counts(session, keys, self._pools())
         return [found.get(key, 0) for key in keys]
 
     async def _load_allocations(self, keys: Sequence[int]) -> list[list[AllocationRow]]:
@@ -88,8 +95,8 @@ class Loaders:
                     found.update({(org_id, include): c for org_id, c in counts.items()})
         return [found[key] for key in keys]
 
-    async def _load_pool_pages(self, keys: Sequence[PoolKey]) -> list[Page[Number]]:
-        found: dict[PoolKey, Page[Number]] = {}
+    async def _load_pool_pages(self, keys: Sequence[PoolKey]) -> list[Page[NumberRecord]]:
+        found: dict[PoolKey, Page[NumberRecord]] = {}
         async with self._db.read() as session:
             for (include, spec, request), org_ids in _shapes(keys).items():
                 where = await self._where(session, spec)

@@ -1,6 +1,7 @@
 """Number, its reservation, lock and history; the number inputs and payload."""
 
 import enum
+import functools
 from datetime import datetime
 from uuid import UUID
 
@@ -10,11 +11,11 @@ from domain import ids
 from domain.pagination import Page, encode_cursor, page_request
 from models import Capability as CapabilityFlag
 from models import DeletionReason as DeletionReasonModel
-from models import Number as NumberRow
 from models import NumberEvent as NumberEventRow
 from models import NumberState as NumberStateModel
 from models import ReservationKind as ReservationKindModel
 from models import ReservationReason as ReservationReasonModel
+from models.numbers import NumberRecord
 from resolvers.context import Context
 from schema.common import Node, PageInfo, UserError
 from schema.organizations import OrganizationType
@@ -42,7 +43,9 @@ class Capability(enum.Enum):
         return CapabilityFlag[self.name]
 
 
+@functools.cache
 def capabilities_of(mask: int) -> list[Capability]:
+    """One list per mask, shared by every number with it (never changed after)."""
     return [c for c in Capability if mask & c.flag]
 
 
@@ -55,7 +58,7 @@ async def _organization(info: Info, org_id: int | None) -> OrganizationType | No
 
 @strawberry.type
 class Reservation:
-    row: strawberry.Private[NumberRow]
+    row: strawberry.Private[NumberRecord]
     kind: ReservationKind  # type: ignore[valid-type]
     reason: ReservationReason  # type: ignore[valid-type]
     tag: str | None
@@ -121,7 +124,7 @@ class NumberEventConnection:
 
 @strawberry.type(name="Number")
 class NumberType(Node):
-    row: strawberry.Private[NumberRow]
+    row: strawberry.Private[NumberRecord]
     e164: str
     state: NumberState  # type: ignore[valid-type]
     country: str
@@ -141,7 +144,7 @@ class NumberType(Node):
     lock: Lock | None
 
     @classmethod
-    def from_row(cls, row: NumberRow) -> "NumberType":
+    def from_row(cls, row: NumberRecord) -> "NumberType":
         reservation = lock = None
         if row.state is NumberStateModel.RESERVED:
             assert row.reservation_kind is not None

@@ -8,9 +8,9 @@ import strawberry
 
 from domain import search
 from domain.pagination import Page, encode_cursor
-from models import Number as NumberRow
 from models import NumberState as NumberStateModel
-from schema.common import CountedConnection, PageInfo, edges_and_page_info
+from models.numbers import NumberRecord
+from schema.common import CountedConnection, PageInfo
 from schema.numbers import Capability, NumberState, NumberType
 
 PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
@@ -81,7 +81,11 @@ def domain_filter(spec: NumberFilterInput | None) -> search.NumberFilter:
 @strawberry.type
 class NumberEdge:
     node: NumberType
-    cursor: str
+
+    @strawberry.field
+    def cursor(self) -> str:
+        """Made only when asked for: most pages ask for the end cursor alone."""
+        return encode_cursor(self.node.e164)
 
 
 @strawberry.type
@@ -91,12 +95,13 @@ class NumberConnection(CountedConnection):
 
     @classmethod
     def from_page(
-        cls, page: Page[NumberRow], count: Callable[[], Awaitable[int]]
+        cls, page: Page[NumberRecord], count: Callable[[], Awaitable[int]]
     ) -> "NumberConnection":
-        edges, page_info = edges_and_page_info(
-            page,
-            lambda row: NumberEdge(node=NumberType.from_row(row), cursor=encode_cursor(row.e164)),
+        edges = [NumberEdge(node=NumberType.from_row(row)) for row in page.rows]
+        ends = (
+            [encode_cursor(page.rows[0].e164), encode_cursor(page.rows[-1].e164)] if edges else []
         )
+        page_info = PageInfo.from_page(page, ends)  # type: ignore[arg-type]
         return cls(edges=edges, page_info=page_info, count=count)
 
 

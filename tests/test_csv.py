@@ -27,10 +27,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain import access, exports, numbers, organizations, tokens
+from domain import access, exports, numbers, organizations, phone, tokens
 from domain.clock import ManualClock
-from domain.import_rows import MAX_RANGE, RegionRule
+from domain.import_rows import MAX_RANGE
 from domain.numbers import Caller, NumberDetails
+from domain.phone import RegionRule
 from domain.policy import Policy
 from models import Capability, Organization, OrganizationKind, Role, Series
 from models.database import Database
@@ -766,6 +767,28 @@ def test_the_fast_validity_rule_agrees_with_phonenumbers(region: str, digits: st
         )
         expected = phonenumbers.is_valid_number_for_region(number, region)
         assert rule.valid(candidate) == expected, (region, candidate)
+
+
+@settings(max_examples=400)
+@given(
+    region=st.sampled_from([*REGIONS, "MX", "AR", "RU", "CA"]),
+    digits=st.text("0123456789", min_size=1, max_size=13),
+)
+def test_numbers_given_in_e164_normalise_as_the_parser_gives_them(region: str, digits: str) -> None:
+    """phone.normalise skips the parser for valid E.164 input: it must agree with it."""
+    example = phonenumbers.example_number(region)
+    assert example is not None
+    national = str(example.national_number)[: len(digits) // 2] + digits[len(digits) // 2 :]
+    for raw in (f"+{example.country_code}{national}", f"+{digits}"):
+        try:
+            parsed = phonenumbers.parse(raw)
+        except phonenumbers.NumberParseException:
+            assert phone.normalise(raw) is None, raw
+            continue
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert phone.normalise(raw) == e164, raw
+        valid = phonenumbers.is_valid_number(parsed)
+        assert phone.normalise_valid(raw) == (e164 if valid else None), raw
 
 
 # ---- the CLI ----
