@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench load fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+load: $(STAMP)
+	$(BIN)/python -m load.run $(LOAD_ARGS)
+
+# The fuzz tests of `make test` with many more examples (NUMBRA_FUZZ_EXAMPLES per operation).
+fuzz: $(STAMP)
+	NUMBRA_FUZZ_EXAMPLES=$${NUMBRA_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) *.egg-info numbra.db numbra.db-wal numbra.db-shm

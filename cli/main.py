@@ -20,21 +20,18 @@ from domain.policy import Policy
 from models import Role
 from models.database import Database
 from settings import get_settings
-from web.request_id import RequestIdLogFilter
+from web.logging import configure_logging
 
 app = typer.Typer(no_args_is_help=True, help="Numbra: phone-number inventory, as a GraphQL API.")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 app.add_typer(token_app, name="token")
 err = Console(stderr=True)
+log = logging.getLogger("numbra.cli")
 
 
 def _configure_logging() -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-    )
-    logging.basicConfig(level=get_settings().log_level, handlers=[handler], force=True)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def _announce_first_token(token: str | None) -> None:
@@ -59,6 +56,8 @@ def serve(
     """Serve the GraphQL API (GraphiQL at /graphql). On SQLite, migrate first."""
     import uvicorn
 
+    from web.metrics import shared_counters
+
     _configure_logging()
     settings = get_settings()
     if settings.is_sqlite:
@@ -66,15 +65,18 @@ def serve(
     elif not asyncio.run(database.root_exists(settings)):
         err.print("The database has no root organization yet: run `numbra migrate` first.")
         raise typer.Exit(1)
-    err.print(f"Numbra serves GraphiQL on http://{host}:{port}/graphql")
-    uvicorn.run(
-        "web.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=True,
-    )
+    log.info("serving GraphiQL on http://%s:%s/graphql", host, port)
+    with shared_counters(workers):
+        uvicorn.run(
+            "web.main:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            # Numbra writes its own access line (web/logging.py), with the request id.
+            access_log=False,
+            proxy_headers=True,
+        )
 
 
 @token_app.command("create")
@@ -127,7 +129,17 @@ def worker(
         raise typer.Exit(2)
     from dramatiq.cli import main as dramatiq_main
 
-    sys.argv = ["dramatiq", "--processes", str(processes), "--threads", str(threads), "jobs.actors"]
+    # Dramatiq's processes fork from this one and keep its logging (NUMBRA_LOG_FORMAT).
+    _configure_logging()
+    sys.argv = [
+        "dramatiq",
+        "--skip-logging",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "jobs.actors",
+    ]
     raise typer.Exit(dramatiq_main())  # type: ignore[no-untyped-call]
 
 

@@ -18,8 +18,19 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import MaxAliasesLimiter
 
 from domain.errors import DomainError
+from models.database import is_storage_full, is_unavailable
 
 log = logging.getLogger("numbra.graphql")
+# Failures of the database itself, told plainly (code, message): the client can act on
+# them by waiting, the operator by restarting the database or freeing space.
+DATABASE_FAILURES: list[tuple[Callable[[BaseException], bool], str, str]] = [
+    (is_unavailable, "UNAVAILABLE", "The database is unavailable; try again shortly."),
+    (
+        is_storage_full,
+        "STORAGE_FULL",
+        "The database's disk is full: nothing was written. Try again once space is freed.",
+    ),
+]
 CACHE_SIZE = 512
 
 
@@ -85,6 +96,14 @@ def _public(error: GraphQLError, request_id: str) -> GraphQLError:
             path=error.path,
             extensions=extensions,
         )
+    for applies, code, message in DATABASE_FAILURES:
+        if applies(original):
+            return GraphQLError(
+                message,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": code, "requestId": request_id},
+            )
     return GraphQLError(
         f"Internal error; quote request id {request_id} when reporting it.",
         nodes=error.nodes,

@@ -1,6 +1,7 @@
 """Numbra's settings: one class, read from `NUMBRA_*` environment variables once at start-up."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,12 +16,20 @@ class Settings(BaseSettings):
 
     provider_name: str = "Provider"
     log_level: str = "INFO"
+    # "json": one JSON object per line, for log collectors; "text" for people.
+    log_format: Literal["text", "json"] = "text"
+    # When set, GET /metrics needs it as a bearer token.
+    metrics_token: SecretStr | None = None
+    # /readyz gives up on the database or Redis after this.
+    ready_timeout_seconds: float = Field(2, gt=0)
 
     # Abuse limits: every request is checked against these before it runs.
     max_query_depth: int = Field(12, ge=2)
     max_aliases: int = Field(30, ge=0)
     max_tokens: int = Field(2_000, ge=100)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # A body still arriving this long after its headers is refused (408): slow clients.
+    body_timeout_seconds: float = Field(10, gt=0)
     max_page_size: int = Field(500, ge=1)
     max_batch_size: int = Field(1_000, ge=1)
 

@@ -5,21 +5,18 @@ change it). If it cannot be reached, its tests fail under CI=true and skip, sayi
 why, on a developer's machine.
 """
 
-import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain import organizations, tokens
 from domain.clock import ManualClock
-from migrations import upgrade
+from migrations import scratch_database, upgrade
 from models import Base, Organization, Role
 from models.database import Database
 from settings import Settings
@@ -39,28 +36,13 @@ def service_unavailable(what: str, why: object) -> None:
     pytest.skip(message + "; start it to run these tests")
 
 
-async def _pg_admin(statement: str) -> None:
-    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(statement)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"numbra_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        with scratch_database(PG_ADMIN_URL, "numbra_test") as url:
+            yield url
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         service_unavailable("PostgreSQL", exc)
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from uuid import uuid4
@@ -19,13 +19,15 @@ from aiosmtpd.controller import Controller
 
 from domain import ids, numbers, organizations, subscriptions
 from domain.access import Viewer
-from domain.clock import Clock
+from domain.clock import Clock, ManualClock
 from domain.numbers import Caller, NumberDetails
 from domain.policy import Policy
 from models import (
     Notice,
+    NoticeStatus,
     Number,
     NumberEvent,
+    NumberState,
     Organization,
     OrganizationKind,
     Role,
@@ -235,3 +237,58 @@ class Inventory:
             return int(
                 (await session.execute(query.where(NumberEvent.action == action))).scalar_one()
             )
+
+
+DAY = timedelta(days=1)
+
+
+@dataclass
+class Due:
+    """What the seeded inventory should come to: lapses and mails, each exactly once."""
+
+    lapsed: list[str]
+    mails: int
+    customer: Organization
+
+    async def done(self, inventory: Inventory, inbox: Inbox) -> bool:
+        still = await inventory.count(
+            Number.e164.in_(self.lapsed), Number.state != NumberState.AVAILABLE
+        )
+        sent = [n for n in await inventory.notices() if n.status is NoticeStatus.SENT]
+        return still == 0 and len(sent) >= self.mails and len(inbox.messages) >= self.mails
+
+    async def check_exactly_once(self, inventory: Inventory, inbox: Inbox) -> None:
+        assert await inventory.count_events("EXPIRED") == len(self.lapsed)
+        assert len(inbox.messages) == self.mails
+        assert len(set(inbox.ids())) == self.mails
+        assert await inventory.count_events("NOTIFIED") == self.mails
+        assert {n.status for n in await inventory.notices()} == {NoticeStatus.SENT}
+
+
+async def seed(db: Database, lapsed: int = 4, locks: int = 2, warned: int = 3) -> Due:
+    """Reservations and locks that ended an hour ago, and ones that end within the week."""
+    now = datetime.now(UTC)
+    clock = ManualClock(now - 2 * DAY)
+    inventory = await Inventory.create(db, clock, support_email="noc@provider.test")
+    partner = await inventory.org(
+        "Resell", OrganizationKind.PARTNER, support_email="support@resell.test"
+    )
+    customer = await inventory.org(
+        "Acme", OrganizationKind.CUSTOMER, partner, billing_email="billing@acme.test"
+    )
+    ended = await inventory.add(lapsed, pool=customer)
+    await inventory.reserve(ended, customer, now - timedelta(hours=1))
+    ended_locks = await inventory.add(locks, pool=customer)
+    await inventory.lock(ended_locks, now - timedelta(hours=1))
+    clock.set(now)
+    ending = await inventory.add(warned, pool=customer)
+    await inventory.reserve(ending, customer, now + 3 * DAY)
+    # Mails: one per lapsed lock, one per reservation ending within the week.
+    return Due(lapsed=ended + ended_locks, mails=locks + warned, customer=customer)
+
+
+RESERVE = """mutation($numbers: [String!]!, $holder: ID!, $ends: DateTime) {
+  reserveNumbers(input: {numbers: $numbers, reservedForId: $holder, expiresAt: $ends}) {
+    userErrors { code message }
+  }
+}"""

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ NUMBRA = str(Path(sys.executable).with_name("numbra"))
 # Two servers importing the app at once on a busy 2-CPU machine took 14 s to answer.
 READY_WITHIN_SECONDS = 30.0
 STOP_WITHIN_SECONDS = 10.0
+SERVE = (NUMBRA, "serve", "--host", "127.0.0.1")
 
 
 def environment(database_url: str) -> dict[str, str]:
@@ -91,8 +92,18 @@ def _wait_until_ready(server: Server) -> None:
 
 
 @contextmanager
-def serving(database_url: str, count: int, workdir: Path) -> Iterator[list[Server]]:
-    """Start COUNT `numbra serve` processes on free loopback ports; always stop them after."""
+def serving(
+    database_url: str,
+    count: int,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[list[Server]]:
+    """Start COUNT `numbra serve` processes on free loopback ports; always stop them after.
+
+    Each has WORKERS worker processes, and SETTINGS (NUMBRA_*) on top of the defaults.
+    """
     with ExitStack() as stack:
         servers: list[Server] = []
         for index in range(count):
@@ -100,8 +111,8 @@ def serving(database_url: str, count: int, workdir: Path) -> Iterator[list[Serve
             log = workdir / f"serve-{index}.log"
             sink = stack.enter_context(log.open("wb"))
             process = subprocess.Popen(
-                [NUMBRA, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=environment(database_url),
+                [*SERVE, "--port", str(port), "--workers", str(workers)],
+                env=environment(database_url) | dict(settings or {}),
                 cwd=workdir,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

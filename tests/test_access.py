@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from domain import ids, organizations, series
 from models import Organization, OrganizationKind, Role, Token
 from tests.support import Api, gid
+from web.logging import JsonFormatter
 
 VIEWER = "{ viewer { role tokenName organization { name kind } } }"
 
@@ -187,7 +188,10 @@ async def test_token_text_never_reaches_the_logs(
         assert (await api.post(VIEWER, token=created)).status_code == 401
 
     assert caplog.records, "nothing was logged: the test would prove nothing"
+    assert any(record.name == "numbra.access" for record in caplog.records)
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    # As NUMBRA_LOG_FORMAT=json writes them, extra fields included.
+    logged += "".join(JsonFormatter().format(record) for record in caplog.records)
     assert api.token not in logged
     assert created not in logged
 

@@ -5,7 +5,6 @@ These processes run on the system clock, so the inventory is seeded relative to 
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,18 +12,16 @@ import pytest
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
-from domain import notices, tokens
+from domain import invariants, notices, tokens
 from domain.clock import ManualClock
 from domain.notices import NoticeRules
-from models import NoticeStatus, Number, NumberState, Organization, OrganizationKind, Role
+from models import Role
 from models.database import Database
 from settings import Settings
 from tests.job_processes import RedisProxy, job_environment, processes, redis_database
-from tests.jobs_support import Inbox, Inventory, smtp_server
+from tests.jobs_support import DAY, RESERVE, Inbox, Inventory, seed, smtp_server
 from tests.support import Api, gid
 from web.app import create_app
-
-DAY = timedelta(days=1)
 
 
 @pytest.fixture
@@ -37,51 +34,6 @@ def redis_url() -> Iterator[str]:
 def smtp() -> Iterator[tuple[Inbox, int]]:
     with smtp_server() as server:
         yield server
-
-
-@dataclass
-class Due:
-    """What the seeded inventory should come to: lapses and mails, each exactly once."""
-
-    lapsed: list[str]
-    mails: int
-    customer: Organization
-
-    async def done(self, inventory: Inventory, inbox: Inbox) -> bool:
-        still = await inventory.count(
-            Number.e164.in_(self.lapsed), Number.state != NumberState.AVAILABLE
-        )
-        sent = [n for n in await inventory.notices() if n.status is NoticeStatus.SENT]
-        return still == 0 and len(sent) >= self.mails and len(inbox.messages) >= self.mails
-
-    async def check_exactly_once(self, inventory: Inventory, inbox: Inbox) -> None:
-        assert await inventory.count_events("EXPIRED") == len(self.lapsed)
-        assert len(inbox.messages) == self.mails
-        assert len(set(inbox.ids())) == self.mails
-        assert await inventory.count_events("NOTIFIED") == self.mails
-        assert {n.status for n in await inventory.notices()} == {NoticeStatus.SENT}
-
-
-async def seed(db: Database, lapsed: int = 4, locks: int = 2, warned: int = 3) -> Due:
-    """Reservations and locks that ended an hour ago, and ones that end within the week."""
-    now = datetime.now(UTC)
-    clock = ManualClock(now - 2 * DAY)
-    inventory = await Inventory.create(db, clock, support_email="noc@provider.test")
-    partner = await inventory.org(
-        "Resell", OrganizationKind.PARTNER, support_email="support@resell.test"
-    )
-    customer = await inventory.org(
-        "Acme", OrganizationKind.CUSTOMER, partner, billing_email="billing@acme.test"
-    )
-    ended = await inventory.add(lapsed, pool=customer)
-    await inventory.reserve(ended, customer, now - timedelta(hours=1))
-    ended_locks = await inventory.add(locks, pool=customer)
-    await inventory.lock(ended_locks, now - timedelta(hours=1))
-    clock.set(now)
-    ending = await inventory.add(warned, pool=customer)
-    await inventory.reserve(ending, customer, now + 3 * DAY)
-    # Mails: one per lapsed lock, one per reservation ending within the week.
-    return Due(lapsed=ended + ended_locks, mails=locks + warned, customer=customer)
 
 
 def enqueue_twice(redis_url: str, actor_name: str, *args: int) -> None:
@@ -164,6 +116,7 @@ async def test_workers_killed_mid_sweep_are_made_good_by_the_next_sweep_of_a_new
     await due.check_exactly_once(inventory, inbox)
     attempts = sorted(n.attempts for n in await inventory.notices())
     assert attempts[-1] == 2  # the one whose worker was killed: claimed again after its lease
+    assert await invariants.check(db, expected_total=9) == []
 
 
 async def _waiting(db: Database) -> bool:
@@ -218,11 +171,6 @@ async def test_with_redis_down_the_api_serves_and_the_next_sweep_catches_up(
     await due.check_exactly_once(inventory, inbox)
 
 
-RESERVE = """mutation($numbers: [String!]!, $holder: ID!, $ends: DateTime) {
-  reserveNumbers(input: {numbers: $numbers, reservedForId: $holder, expiresAt: $ends}) {
-    userErrors { code message }
-  }
-}"""
 READ = "query($e164: String!) { number(e164: $e164) { state } }"
 
 

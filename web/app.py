@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from domain.clock import Clock, SystemClock
@@ -15,8 +15,12 @@ from models.database import Database
 from schema.build import build_schema
 from settings import Settings
 from web.csv_endpoints import csv_routes
+from web.database_errors import EXCEPTION_HANDLERS
 from web.graphql import NumbraGraphQL
+from web.health import health_routes
 from web.limits import BodyLimitMiddleware
+from web.logging import log_request
+from web.metrics import Metrics
 from web.request_id import RequestIdMiddleware
 
 
@@ -27,6 +31,7 @@ def create_app(
     owns_db = db is None
     database = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     graphql = NumbraGraphQL(build_schema(settings), database, settings, clock or SystemClock())
+    metrics = Metrics(database, graphql.clock, settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -43,19 +48,22 @@ def create_app(
     async def root(_request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
-    async def healthz(_request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
     return Starlette(
         routes=[
             Route("/", root),
-            Route("/healthz", healthz),
+            *health_routes(database, settings),
+            Route("/metrics", metrics.endpoint),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             *csv_routes(database, settings, graphql.clock),
         ],
         middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(RequestIdMiddleware, observers=[log_request, metrics.observe]),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_body_bytes,
+                timeout_seconds=settings.body_timeout_seconds,
+            ),
         ],
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

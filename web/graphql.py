@@ -1,11 +1,18 @@
 """The /graphql endpoint: GraphiQL for anyone, operations only with a valid bearer token."""
 
+import re
 from typing import Any
 
+# strawberry's own dependency: the type its views are called with.
+from cross_web import AsyncHTTPRequestAdapter
+from graphql import GraphQLError, Source, TokenKind
+from graphql.language.lexer import Lexer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from domain import access
 from domain.access import Viewer
@@ -13,6 +20,12 @@ from domain.clock import Clock
 from models.database import Database
 from resolvers.context import Context
 from settings import Settings
+
+# Operation names as logs and metrics show them: a client's own words, so bounded.
+ANONYMOUS = "anonymous"
+OTHER = "other"
+_OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+_OPERATION_KEYWORDS = frozenset({"query", "mutation", "subscription"})
 
 
 class NumbraGraphQL(GraphQL[Context, None]):
@@ -39,6 +52,26 @@ class NumbraGraphQL(GraphQL[Context, None]):
             return None
         async with self.db.read() as session:
             return await access.authenticate(session, credentials.strip())
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # For the access log and the metrics (RequestIdMiddleware reads it back).
+        request.scope.setdefault("state", {})["operation"] = operation_name(request_data)
+        return await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         return Context(
@@ -67,3 +100,29 @@ def _unauthorized() -> Response:
         status_code=401,
         headers={"WWW-Authenticate": 'Bearer realm="numbra"'},
     )
+
+
+def operation_name(request_data: GraphQLRequestData) -> str:
+    """The operationName sent, else the name the document gives its (first) operation.
+
+    Names that are not GraphQL names of at most 64 characters are all OTHER.
+    """
+    name = request_data.operation_name
+    if name is None:
+        name = _first_operation_name(request_data.query or "")
+    if name is None:
+        return ANONYMOUS
+    return name if isinstance(name, str) and _OPERATION_NAME.fullmatch(name) else OTHER
+
+
+def _first_operation_name(document: str) -> str | None:
+    """`query Name` or `mutation Name` at the start, read by the GraphQL lexer (comments
+    skipped) without parsing the whole document."""
+    lexer = Lexer(Source(document))
+    try:
+        keyword, name = lexer.advance(), lexer.advance()
+    except GraphQLError:
+        return None
+    if keyword.kind is TokenKind.NAME and keyword.value in _OPERATION_KEYWORDS:
+        return name.value if name.kind is TokenKind.NAME else None
+    return None
