@@ -21,7 +21,10 @@ STEPS: list[Step] = [
     ("Allocation: 10,000 numbers in one mutation", allocation.run),
     ("Sweep: lapsing 100,000 due reservations", sweep.run),
     ("Search: a million numbers over HTTP, API against the floor", search.run),
-    ("CSV import: a million rows through `numbra import`", imports.run),
+    (
+        "CSV import and export: a million rows through `numbra import` and `numbra export`",
+        imports.run,
+    ),
 ]
 
 

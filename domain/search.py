@@ -27,6 +27,8 @@ from models import Capability, Number, NumberState, Organization, Series
 from models.numbers import NUMBER_COLUMNS, NumberRecord, NumberStateCount
 
 _PATTERN = re.compile(r"\+?[0-9*]+")
+_STARS = re.compile(r"\*+")
+MAX_DIGITS = 15  # in an E.164 number
 MAX_FILTER_NUMBERS = 10_000
 
 
@@ -84,6 +86,11 @@ def pattern_clause(
             ["filter", "pattern"],
         )
         return None
+    pattern = _STARS.sub("*", pattern)
+    if sum(c.isdigit() for c in pattern) > MAX_DIGITS:
+        # Valid, but no number has that many digits (and SQLite refuses LIKE patterns
+        # over 50,000 bytes): nothing matches.
+        return sa.false()
     if "*" not in pattern:
         if pattern.startswith("+"):
             return sa.and_(Number.e164 >= pattern, Number.e164 < _upper(pattern))

@@ -1,11 +1,12 @@
 """The assembled schema: every domain's queries and mutations, with limits and error policy."""
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLID, GraphQLScalarType, GraphQLString
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -55,7 +56,35 @@ class NumbraSchema(strawberry.Schema):
             )
 
 
+def _refuse_nul(scalar: GraphQLScalarType) -> None:
+    """Text with a NUL character is bad input, refused before anything runs.
+
+    PostgreSQL cannot store NUL at all, and in a name, an e-mail or a CSV cell it is
+    never meant. graphql-core's String and ID are one object each for the process,
+    shared by every schema, so their input parsers are wrapped once, here.
+    """
+    if getattr(scalar, "refuses_nul", False):
+        return
+    for name in ("parse_value", "parse_literal", "coerce_input_value", "coerce_input_literal"):
+        parse = getattr(scalar, name, None)
+        if parse is not None:
+            setattr(scalar, name, _without_nul(parse, scalar.name))
+    scalar.refuses_nul = True  # type: ignore[attr-defined]
+
+
+def _without_nul(parse: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def parse_checked(*args: Any, **kwargs: Any) -> Any:
+        text = parse(*args, **kwargs)
+        if isinstance(text, str) and "\x00" in text:
+            raise GraphQLError(f"{name} values may not contain NUL (\\u0000) characters")
+        return text
+
+    return parse_checked
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
+    _refuse_nul(GraphQLString)
+    _refuse_nul(GraphQLID)
     return NumbraSchema(
         query=Query,
         mutation=Mutation,

@@ -6,19 +6,18 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import MaxAliasesLimiter
 
 from domain.errors import DomainError
 from models.database import is_storage_full, is_unavailable
+from schema.limits import limit_rule
 
 log = logging.getLogger("numbra.graphql")
 # Failures of the database itself, told plainly (code, message): the client can act on
@@ -38,10 +37,7 @@ def limit_extensions(
     max_depth: int, max_aliases: int, max_tokens: int
 ) -> list[Callable[[], SchemaExtension]]:
     """Factories that hand every request the same validation rule classes."""
-    rules = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-    ]
+    rules: list[type[ASTValidationRule]] = [limit_rule(max_depth, max_aliases)]
     return [
         functools.partial(MaxTokensLimiter, max_token_count=max_tokens),
         functools.partial(AddValidationRules, rules),
