@@ -76,6 +76,8 @@ def serve(
             # Numbra writes its own access line (web/logging.py), with the request id.
             access_log=False,
             proxy_headers=True,
+            # Bounds on slow and oversized request heads (web/http_protocol.py).
+            http="web.http_protocol:GuardedHttpToolsProtocol",
         )
 
 

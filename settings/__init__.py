@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # A body still arriving this long after its headers is refused (408): slow clients.
     body_timeout_seconds: float = Field(10, gt=0)
+    # A request head (request line and headers) must arrive within this, and be no
+    # larger than this, or it is refused (408, 431): slow and huge headers.
+    header_timeout_seconds: float = Field(10, gt=0)
+    max_header_bytes: int = Field(65_536, ge=1024)
     max_page_size: int = Field(500, ge=1)
     max_batch_size: int = Field(1_000, ge=1)
 
