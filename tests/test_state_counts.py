@@ -23,26 +23,12 @@ from models.database import Database
 from models.numbers import NumberStateCount
 from tests.lifecycle_support import World, attempt
 from tests.support import Api, gid
+from tests.test_lifecycle import ACTIONS
 
 NUMBERS = [f"+65610000{i:02d}" for i in range(24)]
 IMPORTED = "number,vendor,country,sku,state\n+6561000100,V,SG,sku-1,AVAILABLE\n"
 IMPORTED += "+6561000101,V,SG,sku-1,LOCKED\n+6561000102-+6561000104,V,SG,sku-1,\n"
-MOVES = [
-    "reserve",
-    "extend",
-    "release",
-    "assign",
-    "lock",
-    "unlock",
-    "delete",
-    "recover",
-    "edit",
-    "expire_subscription",
-    "terminate_subscription",
-    "reactivate_subscription",
-    "allocate",
-    "withdraw",
-]
+MOVES = [*ACTIONS, "allocate", "withdraw"]
 COUNTS = "query($filter: NumberFilter) { numberCounts(filter: $filter) { state count } }"
 
 
