@@ -1,6 +1,7 @@
 """Number queries and the lifecycle mutations: parse input, call the domain, shape payloads."""
 
 from collections.abc import Awaitable, Callable, Sequence
+from uuid import UUID
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +49,18 @@ async def run(info: Info, operation: Operation) -> NumbersPayload:
     except DomainError as error:
         return NumbersPayload(numbers=[], user_errors=user_errors(error))
     return NumbersPayload(numbers=[NumberType.from_row(row) for row in rows], user_errors=[])
+
+
+# A subscription's event: expired, terminated or reactivated.
+SubscriptionEvent = Callable[[AsyncSession, Caller, UUID, str | None], Awaitable[list[Number]]]
+
+
+async def _subscription_event(
+    info: Info, input: SubscriptionEventInput, event: SubscriptionEvent
+) -> NumbersPayload:
+    return await run(
+        info, lambda session, who: event(session, who, input.subscription_uuid, input.remark)
+    )
 
 
 def _flags(capabilities: list[Capability] | None) -> list[CapabilityFlag] | None:
@@ -193,34 +206,19 @@ class NumberMutations:
     async def subscription_expired(
         self, info: Info, input: SubscriptionEventInput
     ) -> NumbersPayload:
-        return await run(
-            info,
-            lambda session, who: subscriptions.expired(
-                session, who, input.subscription_uuid, input.remark
-            ),
-        )
+        return await _subscription_event(info, input, subscriptions.expired)
 
     @strawberry.mutation
     async def subscription_terminated(
         self, info: Info, input: SubscriptionEventInput
     ) -> NumbersPayload:
-        return await run(
-            info,
-            lambda session, who: subscriptions.terminated(
-                session, who, input.subscription_uuid, input.remark
-            ),
-        )
+        return await _subscription_event(info, input, subscriptions.terminated)
 
     @strawberry.mutation
     async def subscription_reactivated(
         self, info: Info, input: SubscriptionEventInput
     ) -> NumbersPayload:
-        return await run(
-            info,
-            lambda session, who: subscriptions.reactivated(
-                session, who, input.subscription_uuid, input.remark
-            ),
-        )
+        return await _subscription_event(info, input, subscriptions.reactivated)
 
     @strawberry.mutation
     async def swap_number(self, info: Info, input: SwapNumberInput) -> NumbersPayload:
