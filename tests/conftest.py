@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from domain import organizations, tokens
 from domain.clock import ManualClock
 from migrations import scratch_database, upgrade
-from models import Base, Organization, Role
+from models import Organization, Role
 from models.database import Database
 from settings import Settings
-from tests.support import Api, StatementCounter
+from tests.support import Api, StatementCounter, empty_postgresql
 
 PG_ADMIN_URL = os.environ.get(
     "NUMBRA_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -67,11 +67,9 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     try:
         yield database
     finally:
-        if not database.is_sqlite:
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            async with database.engine.begin() as conn:
-                await conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         await database.dispose()
+        if not database.is_sqlite:
+            await empty_postgresql(database_url)
 
 
 @pytest.fixture

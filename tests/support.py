@@ -6,11 +6,12 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.types import ASGIApp
 
 from domain import ids, organizations, tokens
 from domain.clock import Clock
-from models import Organization, OrganizationKind, Role
+from models import Base, Organization, OrganizationKind, Role
 from models.database import Database
 
 
@@ -102,3 +103,14 @@ class StatementCounter:
     def close(self) -> None:
         for engine in self._engines:
             sa.event.remove(engine, "before_cursor_execute", self._on_execute)
+
+
+async def empty_postgresql(url: str) -> None:
+    """Empty every table of the shared PostgreSQL test database, for the next test."""
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await engine.dispose()

@@ -14,6 +14,7 @@ import pytest
 
 from domain import ids
 from models import Organization, OrganizationKind, Role
+from tests.mutations import NumberMutations, codes
 from tests.support import Api, StatementCounter, gid
 
 NUMBER = """
@@ -24,6 +25,8 @@ fragment N on Number {
   reservation { tag reservedFor { name } }
 }
 """
+MUTATIONS = NumberMutations(NUMBER)
+call, ok, refused = MUTATIONS.call, MUTATIONS.ok, MUTATIONS.refused
 
 CREATE_SERIES = """
 mutation($input: CreateSeriesInput!) {
@@ -73,15 +76,6 @@ SPA_VIEW = """
   }
 }"""
 
-INPUT_TYPES = {
-    "addNumbers": "AddNumbersInput",
-    "allocateNumbers": "AllocateNumbersInput",
-    "withdrawNumbers": "WithdrawNumbersInput",
-    "reserveNumbers": "ReserveNumbersInput",
-    "lockNumbers": "LockNumbersInput",
-    "assignNumbers": "AssignNumbersInput",
-}
-
 
 def sg(index: int, area: int = 61) -> str:
     """A Singapore fixed-line number: +65 6x followed by six digits."""
@@ -92,43 +86,6 @@ N1, N2, N3, N4, N5 = (sg(i) for i in range(1, 6))
 
 
 # ---- helpers ----
-
-
-async def call(
-    api: Api, mutation: str, input: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    """Run a number mutation; return its payload (numbers and userErrors)."""
-    query = (
-        NUMBER
-        + f"mutation($input: {INPUT_TYPES[mutation]}!) {{ {mutation}(input: $input) "
-        + "{ numbers { ...N } userErrors { code message field number } } }"
-    )
-    payload: dict[str, Any] = (await api.gql(query, {"input": input}, token=token))[mutation]
-    return payload
-
-
-async def ok(
-    api: Api, mutation: str, input: dict[str, Any], token: str | None = None
-) -> list[dict[str, Any]]:
-    payload = await call(api, mutation, input, token)
-    assert payload["userErrors"] == [], payload["userErrors"]
-    numbers: list[dict[str, Any]] = payload["numbers"]
-    return numbers
-
-
-async def refused(
-    api: Api, mutation: str, input: dict[str, Any], token: str | None = None
-) -> list[dict[str, Any]]:
-    """A mutation that must change nothing; its userErrors."""
-    payload = await call(api, mutation, input, token)
-    assert payload["numbers"] == [], payload
-    errors: list[dict[str, Any]] = payload["userErrors"]
-    assert errors
-    return errors
-
-
-def codes(errors: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...] | None, str | None]]:
-    return {(e["code"], tuple(e["field"]) if e["field"] else None, e["number"]) for e in errors}
 
 
 async def add(api: Api, *numbers: str, to: Organization | None = None) -> None:

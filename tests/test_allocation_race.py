@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from models import Base
 from tests.processes import Server, run_cli, serving
+from tests.support import empty_postgresql
 
 SERVERS = 2
 REQUESTS = 20
@@ -58,17 +57,6 @@ query($id: ID!) {
     }
   }
 }"""
-
-
-async def _truncate_all(url: str) -> None:
-    """The statement conftest's `db` fixture cleans the shared PostgreSQL database with."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    finally:
-        await engine.dispose()
 
 
 def _gql(client: httpx.Client, query: str, variables: dict[str, Any] | None = None) -> Any:
@@ -240,7 +228,7 @@ def test_allocations_racing_across_server_processes_never_hand_a_number_out_twic
         url = f"sqlite+aiosqlite:///{tmp_path}/race.db"
     else:
         url = str(request.getfixturevalue("pg_url"))
-        asyncio.run(_truncate_all(url))
+        asyncio.run(empty_postgresql(url))
     try:
         # A new root comes with a token; a root that was there already needs one made.
         printed = run_cli(["migrate"], url, tmp_path).splitlines()
@@ -267,4 +255,4 @@ def test_allocations_racing_across_server_processes_never_hand_a_number_out_twic
             _check_pools(client, root_id, customers, wins, won, figures)
     finally:
         if backend == "postgresql":
-            asyncio.run(_truncate_all(url))
+            asyncio.run(empty_postgresql(url))

@@ -45,11 +45,11 @@ from domain.import_rows import BadRow, Row, RowReader
 from domain.imports import CHUNK
 from domain.numbers import Caller, NumberDetails
 from domain.policy import Policy
-from models import Base, NumberState, OrganizationKind, Role, Series
+from models import NumberState, OrganizationKind, Role, Series
 from models.database import Database
 from schema.build import build_schema
 from settings import Settings
-from tests.support import Api
+from tests.support import Api, empty_postgresql
 from web.app import create_app
 
 FUZZ_EXAMPLES = int(os.environ.get("NUMBRA_FUZZ_EXAMPLES", "8"))
@@ -103,16 +103,6 @@ async def _seed(url: str, clock: ManualClock) -> str:
     return token
 
 
-async def _truncate(url: str) -> None:
-    db = Database(url)
-    try:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        async with db.engine.begin() as conn:
-            await conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    finally:
-        await db.dispose()
-
-
 class _WithoutJobs:
     """The app, its lifespan only closing its database: schemathesis serves it on an event
     loop of its own, and the in-process jobs (sweeps) would only add noise to the run."""
@@ -150,7 +140,7 @@ def target(database_url: str) -> Iterator[Target]:
     finally:
         shutdown_lifespans()
         if not database_url.startswith("sqlite"):
-            asyncio.run(_truncate(database_url))
+            asyncio.run(empty_postgresql(database_url))
 
 
 def check_response(case: Case[Any], response: Response) -> None:

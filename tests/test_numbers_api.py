@@ -14,6 +14,7 @@ from domain import ids
 from domain.clock import ManualClock
 from models import Organization, OrganizationKind, Role
 from settings import Settings
+from tests.mutations import NumberMutations, codes
 from tests.support import Api, gid
 
 NUMBER = """
@@ -28,23 +29,9 @@ fragment N on Number {
   lock { remark lockedAt expiresAt }
 }
 """
+MUTATIONS = NumberMutations(NUMBER)
+call, ok, refused = MUTATIONS.call, MUTATIONS.ok, MUTATIONS.refused
 
-INPUT_TYPES = {
-    "addNumbers": "AddNumbersInput",
-    "reserveNumbers": "ReserveNumbersInput",
-    "extendReservation": "ExtendReservationInput",
-    "releaseNumbers": "ReleaseNumbersInput",
-    "assignNumbers": "AssignNumbersInput",
-    "lockNumbers": "LockNumbersInput",
-    "unlockNumbers": "UnlockNumbersInput",
-    "deleteNumbers": "DeleteNumbersInput",
-    "recoverNumbers": "RecoverNumbersInput",
-    "editNumbers": "EditNumbersInput",
-    "subscriptionExpired": "SubscriptionEventInput",
-    "subscriptionTerminated": "SubscriptionEventInput",
-    "subscriptionReactivated": "SubscriptionEventInput",
-    "swapNumber": "SwapNumberInput",
-}
 
 GET = NUMBER + "query($e164: String!) { number(e164: $e164) { ...N } }"
 
@@ -71,40 +58,6 @@ ORG_CURSOR = "query { organizations(first: 1) { pageInfo { endCursor } } }"
 # Fixed-line numbers of Singapore (6[1-9]xxxxxx).
 N1, N2, N3, N4 = "+6561000001", "+6561000002", "+6561000003", "+6561000004"
 MISSING = "+6569999999"
-
-
-async def call(
-    api: Api, mutation: str, input: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    """Run a number mutation; return its payload (numbers and userErrors)."""
-    query = (
-        NUMBER
-        + f"mutation($input: {INPUT_TYPES[mutation]}!) {{ {mutation}(input: $input) "
-        + "{ numbers { ...N } userErrors { code message field number } } }"
-    )
-    payload: dict[str, Any] = (await api.gql(query, {"input": input}, token=token))[mutation]
-    return payload
-
-
-async def ok(
-    api: Api, mutation: str, input: dict[str, Any], token: str | None = None
-) -> list[dict[str, Any]]:
-    """A mutation that must succeed; its numbers, by e164."""
-    payload = await call(api, mutation, input, token)
-    assert payload["userErrors"] == [], payload["userErrors"]
-    numbers: list[dict[str, Any]] = payload["numbers"]
-    return numbers
-
-
-async def refused(
-    api: Api, mutation: str, input: dict[str, Any], token: str | None = None
-) -> list[dict[str, Any]]:
-    """A mutation that must change nothing; its userErrors."""
-    payload = await call(api, mutation, input, token)
-    assert payload["numbers"] == []
-    errors: list[dict[str, Any]] = payload["userErrors"]
-    assert errors
-    return errors
 
 
 async def add(api: Api, *numbers: str, **fields: Any) -> list[dict[str, Any]]:
@@ -140,10 +93,6 @@ def when(value: str | None) -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-def codes(errors: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...] | None, str | None]]:
-    return {(e["code"], tuple(e["field"]) if e["field"] else None, e["number"]) for e in errors}
 
 
 async def tree(api: Api) -> tuple[Organization, Organization, Organization]:
