@@ -5,14 +5,17 @@ change it). If it cannot be reached, its tests fail under CI=true and skip, sayi
 why, on a developer's machine.
 """
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain import organizations, tokens
 from domain.clock import ManualClock
@@ -36,13 +39,28 @@ def service_unavailable(what: str, why: object) -> None:
     pytest.skip(message + "; start it to run these tests")
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+def pg_database(prefix: str) -> AbstractContextManager[str]:
+    """A new, migrated PostgreSQL database, dropped after; fails (CI) or skips without one."""
     try:
-        with scratch_database(PG_ADMIN_URL, "numbra_test") as url:
-            yield url
+        asyncio.run(_ping(PG_ADMIN_URL))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         service_unavailable("PostgreSQL", exc)
+    return scratch_database(PG_ADMIN_URL, prefix)
+
+
+async def _ping(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with pg_database("numbra_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -21,16 +21,14 @@ from uuid import uuid4
 import graphql
 import pytest
 import pytest_asyncio
-import sqlalchemy as sa
 
 from domain import exports
 from domain.clock import ManualClock
 from domain.organizations import ensure_root
-from migrations import scratch_database
 from models import OrganizationKind, Role
 from models.database import Database
 from settings import Settings
-from tests.conftest import BACKENDS, PG_ADMIN_URL, service_unavailable
+from tests.conftest import BACKENDS, pg_database
 from tests.isolation_support import (
     STAND_IN,
     STATES,
@@ -79,11 +77,8 @@ def module_database_url(
 
 @pytest.fixture(scope="module")
 def module_pg_url() -> Iterator[str]:
-    try:
-        with scratch_database(PG_ADMIN_URL, "numbra_isolation") as url:
-            yield url
-    except (OSError, sa.exc.SQLAlchemyError) as exc:
-        service_unavailable("PostgreSQL", exc)
+    with pg_database("numbra_isolation") as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -21,10 +21,9 @@ from hypothesis.stateful import (
 from domain import organizations
 from domain.clock import ManualClock
 from domain.numbers import Caller
-from migrations import scratch_database
 from models import Base, Organization, OrganizationKind
 from models.database import Database
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import pg_database
 from tests.lifecycle_support import World, attempt, state_problems
 from tests.test_lifecycle import EXPECTED
 
@@ -166,8 +165,7 @@ def test_random_action_sequences_keep_the_invariants(
             url = f"sqlite+aiosqlite:///{path}"
         else:
             # A database of its own: the machine leaves its last inventory behind.
-            request.getfixturevalue("pg_url")  # fails, or skips, without PostgreSQL
-            url = stack.enter_context(scratch_database(PG_ADMIN_URL, "numbra_machine"))
+            url = stack.enter_context(pg_database("numbra_machine"))
         machine = type("Machine", (LifecycleMachine,), {"database_url": url})
         run_state_machine_as_test(
             machine,
