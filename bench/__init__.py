@@ -1,7 +1,10 @@
 """`make bench`: each step measures one issue's performance targets (bench/run.py)."""
 
 import asyncio
+import json
 import os
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -28,3 +31,19 @@ def pg_reachable() -> bool:
         print("PostgreSQL not reachable: skipped", flush=True)
         return False
     return True
+
+
+def drive_client(
+    drive: Callable[[Any], Coroutine[Any, Any, dict[str, Any]]], spec_json: str
+) -> None:
+    """A bench's client process: run `drive` on the spec (on uvloop when installed, as
+    uvicorn is), and print its results as JSON for the bench to read."""
+    spec = json.loads(spec_json)
+    results: dict[str, Any]
+    try:
+        import uvloop
+    except ImportError:
+        results = asyncio.run(drive(spec))
+    else:
+        results = uvloop.run(drive(spec))
+    print(json.dumps(results), flush=True)

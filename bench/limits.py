@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bench import drive_client
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("none", "ours", "naive")
 RUNS = 3
@@ -417,14 +419,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def client(spec_json: str) -> None:
-    spec = json.loads(spec_json)
-    try:
-        import uvloop
-    except ImportError:
-        results = asyncio.run(_drive(spec))
-    else:
-        results = uvloop.run(_drive(spec))
-    print(json.dumps(results), flush=True)
+    drive_client(_drive, spec_json)
 
 
 def _over_http(timing: Timing) -> dict[str, list[dict[str, Any]]]:

@@ -58,6 +58,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import drive_client
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -907,14 +909,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def client(spec_json: str) -> None:
-    spec = json.loads(spec_json)
-    try:
-        import uvloop
-    except ImportError:
-        results = asyncio.run(_drive(spec))
-    else:
-        results = uvloop.run(_drive(spec))
-    print(json.dumps(results), flush=True)
+    drive_client(_drive, spec_json)
 
 
 def _throughput(

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, outerjoin
 
-from domain.lifecycle import STATE_COLUMNS
+from domain.lifecycle import ASSIGNED, DELETED, FILLED_IN, LOCKED, RESERVED
 from models import Notice, Number, NumberEvent, NumberState, Organization, Series
 from models.database import Database
 from models.numbers import NumberStateCount
@@ -34,30 +34,6 @@ ONE_SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": Tru
 # Offenders named per broken rule; the count says how many there are in all.
 EXAMPLES = 3
 
-RESERVED, LOCKED, ASSIGNED, DELETED = (
-    NumberState.RESERVED,
-    NumberState.LOCKED,
-    NumberState.ASSIGNED,
-    NumberState.DELETED,
-)
-# The states in which each state column may hold a value; leaving them clears it.
-FILLED_IN: dict[str, tuple[NumberState, ...]] = {
-    "expires_at": (RESERVED, LOCKED),
-    "reservation_kind": (RESERVED,),
-    "reservation_reason": (RESERVED,),
-    "reserved_for_id": (RESERVED,),
-    "reservation_tag": (RESERVED,),
-    "reservation_remark": (RESERVED,),
-    "reserved_at": (RESERVED,),
-    "did_reservation_uuid": (RESERVED,),
-    "held_for_subscription_uuid": (RESERVED,),
-    "lock_remark": (LOCKED,),
-    "locked_at": (LOCKED,),
-    "subscription_uuid": (ASSIGNED,),
-    "owner_id": (ASSIGNED,),
-    "deletion_reason": (DELETED,),
-}
-assert set(FILLED_IN) == set(STATE_COLUMNS)
 # The columns a number in each state cannot do without.
 REQUIRED_IN: dict[NumberState, tuple[str, ...]] = {
     RESERVED: ("reservation_kind", "reservation_reason", "reserved_for_id", "reserved_at"),

@@ -73,24 +73,30 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.WITHDRAW: {AVAILABLE: AVAILABLE},
 }
 
-# Columns that describe one state; leaving a state clears them, so a number's
-# fields always agree with its state.
-STATE_COLUMNS = (
-    "expires_at",
-    "reservation_kind",
-    "reservation_reason",
-    "reserved_for_id",
-    "reservation_tag",
-    "reservation_remark",
-    "reserved_at",
-    "did_reservation_uuid",
-    "held_for_subscription_uuid",
-    "lock_remark",
-    "locked_at",
-    "subscription_uuid",
-    "owner_id",
-    "deletion_reason",
-)
+# Columns that describe one state, and the states in which each may hold a value;
+# leaving a state clears them, so a number's fields always agree with its state.
+FILLED_IN: dict[str, tuple[NumberState, ...]] = {
+    "expires_at": (RESERVED, LOCKED),
+    "reservation_kind": (RESERVED,),
+    "reservation_reason": (RESERVED,),
+    "reserved_for_id": (RESERVED,),
+    "reservation_tag": (RESERVED,),
+    "reservation_remark": (RESERVED,),
+    "reserved_at": (RESERVED,),
+    "did_reservation_uuid": (RESERVED,),
+    "held_for_subscription_uuid": (RESERVED,),
+    "lock_remark": (LOCKED,),
+    "locked_at": (LOCKED,),
+    "subscription_uuid": (ASSIGNED,),
+    "owner_id": (ASSIGNED,),
+    "deletion_reason": (DELETED,),
+}
+STATE_COLUMNS = tuple(FILLED_IN)
+
+
+def filled_in(state: NumberState) -> tuple[str, ...]:
+    """The state columns a number in `state` may fill."""
+    return tuple(column for column, states in FILLED_IN.items() if state in states)
 
 
 def target(state: NumberState, action: Action) -> NumberState | None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import notices
 from domain.clock import Clock
-from domain.lifecycle import STATE_COLUMNS, Action, record_each, target
+from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
 from domain.notices import NoticeRules, Outcome
 from models import Number, NumberState
@@ -35,21 +35,7 @@ REMARKS = {
 }
 # What a lapse clears: the state columns a reservation or a lock can fill. The lifecycle
 # leaves the others empty in those states; not writing them spares SQLite their indexes.
-CLEARED = {
-    NumberState.RESERVED: (
-        "expires_at",
-        "reservation_kind",
-        "reservation_reason",
-        "reserved_for_id",
-        "reservation_tag",
-        "reservation_remark",
-        "reserved_at",
-        "did_reservation_uuid",
-        "held_for_subscription_uuid",
-    ),
-    NumberState.LOCKED: ("expires_at", "lock_remark", "locked_at"),
-}
-assert all(set(columns) <= set(STATE_COLUMNS) for columns in CLEARED.values())
+CLEARED = {state: filled_in(state) for state in REMARKS}
 
 
 @dataclass(frozen=True)

@@ -61,16 +61,23 @@ async def move(world: World, name: str, e164: str) -> None:
         await attempt(getattr(world, name)(e164))
 
 
-async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_change(
-    api: Api, db: Database, clock: ManualClock
-) -> None:
+async def customer_with(api: Api, db: Database, clock: ManualClock, added: list[str]) -> World:
+    """A customer below the root, holding `added` as AVAILABLE numbers."""
     root = await api.root()
     customer = await api.org("Customer", OrganizationKind.CUSTOMER, root)
     world = World(db=db, clock=clock, root=root, customer=customer)
     details = NumberDetails(sku="sku-1")
     await world.run(
-        numbers.add, NUMBERS, vendor="V", country="SG", organization_id=None, details=details
+        numbers.add, added, vendor="V", country="SG", organization_id=None, details=details
     )
+    return world
+
+
+async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_change(
+    api: Api, db: Database, clock: ManualClock
+) -> None:
+    world = await customer_with(api, db, clock, NUMBERS)
+    customer = world.customer
     moves = random.Random(5)
     for step in range(80):
         await move(world, moves.choice(MOVES), moves.choice(NUMBERS))
@@ -104,16 +111,10 @@ async def test_on_postgresql_a_writer_never_waits_for_the_counters_of_another(
     api: Api, db: Database, clock: ManualClock
 ) -> None:
     """Two transactions change numbers of the same pool and state: neither waits."""
-    root = await api.root()
-    customer = await api.org("Customer", OrganizationKind.CUSTOMER, root)
-    world = World(db=db, clock=clock, root=root, customer=customer)
-    details = NumberDetails(sku="sku-1")
-    await world.run(
-        numbers.add, NUMBERS[:2], vendor="V", country="SG", organization_id=None, details=details
-    )
+    world = await customer_with(api, db, clock, NUMBERS[:2])
     async with db.write() as session:
         # Still open: its counter changes are not committed while the other runs.
         await numbers.lock(session, world.caller, [NUMBERS[0]], remark=None, expires_at=None)
         await asyncio.wait_for(world.lock(NUMBERS[1]), timeout=10)
     kept, counted = await counters_and_numbers(db)
-    assert kept == counted == {(root.id, "LOCKED"): 2}
+    assert kept == counted == {(world.root.id, "LOCKED"): 2}
