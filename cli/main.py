@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 
 from cli import database
-from domain import exports, ids, imports, organizations, search, tokens
-from domain.access import Viewer
+from domain import ids, organizations, search, tokens
+from domain.access import Caller, Viewer
 from domain.clock import SystemClock
+from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, Problems
-from domain.numbers import Caller
 from domain.policy import Policy
 from models import Role
 from models.database import Database
@@ -243,7 +243,7 @@ async def _export(pairs: list[tuple[str, str]], org_ref: str) -> None:
     try:
         viewer = await _org_viewer(db, org_ref, "export")
         problems = Problems()
-        spec = exports.filter_from_params(pairs, problems)
+        spec = parameters.filter_from_params(pairs, problems)
         async with db.read() as session:
             where = await search.build(session, viewer, spec, problems)
             try:

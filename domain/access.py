@@ -1,4 +1,4 @@
-"""Who is asking, and what they may do: bearer tokens, roles, subtree scoping.
+"""Who is asking, and what they may do: bearer tokens, roles, subtree scoping, the caller.
 
 A token sees only its organization's subtree. Anything outside it is reported
 exactly as if it did not exist, so ids of other tenants never leak.
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
+from domain.policy import Policy
 from models import Organization, Role, Token
 
 TOKEN_PREFIX = "nbr_"
@@ -46,6 +48,19 @@ class Viewer:
             raise DomainError.one(
                 ErrorCode.FORBIDDEN, f"this needs a token with the {role.value} role"
             )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who acts, and by which clock and rules."""
+
+    viewer: Viewer
+    clock: Clock
+    policy: Policy
+
+    @property
+    def actor(self) -> str:
+        return self.viewer.token_name
 
 
 def hash_token(raw: str) -> str:

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ids, organizations
+from domain.access import Caller
 from domain.errors import DomainError, ErrorCode, Problems
+from domain.items import load_items, reload
 from domain.lifecycle import Action, apply, plan, record_each
-from domain.numbers import Caller, load_items, reload
 from domain.series import TYPE_NAME as SERIES_TYPE
 from models import Number, NumberState, Organization, Role, Series
 

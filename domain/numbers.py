@@ -2,24 +2,24 @@
 
 Each operation validates all its input and collects every problem first; only if
 there are none does it apply its moves (all of them, in the caller's transaction).
+The numbers named are loaded and moved by `domain.items`; their descriptive fields
+and the rules for them are `domain.details`.
 """
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import organizations, phone, series
-from domain.access import Viewer
-from domain.clock import Clock
+from domain.access import Caller, Viewer
+from domain.details import MAX_CODE, NumberDetails, capability_mask, check_text
 from domain.errors import ErrorCode, Problems
-from domain.lifecycle import Action, Guard, Item, Values, apply, plan, record
+from domain.items import load_items, move, plain_move
+from domain.lifecycle import Action, record
 from domain.organizations import subtree_clause
-from domain.policy import Policy
 from models import (
     Capability,
     DeletionReason,
@@ -30,141 +30,6 @@ from models import (
     ReservationReason,
     Role,
 )
-
-MAX_TEXT = 200
-MAX_CODE = 100  # sku and vendor columns
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who acts, and by which clock and rules."""
-
-    viewer: Viewer
-    clock: Clock
-    policy: Policy
-
-    @property
-    def actor(self) -> str:
-        return self.viewer.token_name
-
-
-def capability_mask(capabilities: Sequence[Capability]) -> int:
-    mask = 0
-    for capability in capabilities:
-        mask |= capability
-    return mask
-
-
-def _check_text(
-    problems: Problems,
-    value: str | None,
-    field: str,
-    required: bool = False,
-    limit: int = MAX_TEXT,
-) -> None:
-    if value is None:
-        if required:
-            problems.add(ErrorCode.VALIDATION, f"{field} is required", ["input", field])
-        return
-    if (required and not value.strip()) or len(value) > limit:
-        problems.add(
-            ErrorCode.VALIDATION, f"{field} must be 1 to {limit} characters", ["input", field]
-        )
-
-
-async def load_items(
-    session: AsyncSession,
-    caller: Caller,
-    raws: Sequence[str],
-    problems: Problems,
-    field: str = "numbers",
-) -> list[Item]:
-    """The numbers a request names, normalised, found in the viewer's subtree, locked."""
-    if not raws:
-        problems.add(ErrorCode.VALIDATION, "name at least one number", ["input", field])
-        return []
-    if len(raws) > caller.policy.max_batch:
-        problems.add(
-            ErrorCode.LIMIT_EXCEEDED,
-            f"at most {caller.policy.max_batch} numbers a request; {len(raws)} given",
-            ["input", field],
-        )
-        return []
-    wanted: dict[str, tuple[str, ...]] = {}
-    for index, raw in enumerate(raws):
-        path: tuple[str, ...] = ("input", field, str(index))
-        e164 = phone.normalise(raw)
-        if e164 is None:
-            problems.add(ErrorCode.VALIDATION, f"{raw!r} is not a phone number", path, raw)
-        elif e164 in wanted:
-            problems.add(ErrorCode.VALIDATION, f"{e164} is named twice", path, e164)
-        else:
-            wanted[e164] = path
-    if not wanted:
-        return []
-    query = (
-        sa.select(Number, Organization.path)
-        .join(Organization, Organization.id == Number.organization_id)
-        .where(Number.e164.in_(wanted), subtree_clause(caller.viewer.org_path))
-        .with_for_update(of=Number)
-    )
-    found = {row.e164: (row, pool_path) for row, pool_path in (await session.execute(query)).all()}
-    items = []
-    for e164, path in wanted.items():
-        if e164 not in found:
-            problems.add(ErrorCode.NOT_FOUND, f"{e164} is not in your inventory", path, e164)
-        else:
-            row, pool_path = found[e164]
-            items.append(Item(row=row, field=path, pool_path=pool_path))
-    return items
-
-
-async def reload(session: AsyncSession, items: Sequence[Item]) -> list[Number]:
-    query = (
-        sa.select(Number)
-        .where(Number.id.in_([item.row.id for item in items]))
-        .order_by(Number.e164)
-        .execution_options(populate_existing=True)
-    )
-    return list((await session.scalars(query)).all())
-
-
-async def _move(
-    session: AsyncSession,
-    caller: Caller,
-    problems: Problems,
-    items: Sequence[Item],
-    action: Action,
-    *,
-    values: Values,
-    guard: Guard | None = None,
-    remark: str | None = None,
-) -> list[Number]:
-    moves = plan(items, action, problems, values=values, guard=guard)
-    problems.raise_if_any()
-    await apply(session, moves, action, actor=caller.actor, at=caller.clock.now(), remark=remark)
-    return await reload(session, items)
-
-
-async def _plain_move(
-    session: AsyncSession,
-    caller: Caller,
-    numbers: Sequence[str],
-    action: Action,
-    role: Role,
-    remark: str | None,
-) -> list[Number]:
-    """A move that only changes the state (its table row clears the rest)."""
-    caller.viewer.require(role)
-    problems = Problems()
-    items = await load_items(session, caller, numbers, problems)
-    return await _move(
-        session, caller, problems, items, action, values=lambda _row: {}, remark=remark
-    )
-
-
-def _in_subtree(path: str, ancestor_path: str) -> bool:
-    return path.startswith(ancestor_path)
 
 
 async def reserve(
@@ -189,7 +54,7 @@ async def reserve(
             f"ahead ({latest.isoformat()})",
             ["input", "expiresAt"],
         )
-    _check_text(problems, tag, "tag")
+    check_text(problems, tag, "tag")
     holder = await organizations.find_visible(session, caller.viewer, reserved_for_id)
     if holder is None:
         problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "reservedForId"])
@@ -197,11 +62,11 @@ async def reserve(
     pools = {item.row.id: item.pool_path for item in items}
 
     def guard(row: Number) -> str | None:
-        if holder is not None and not _in_subtree(holder.path, pools[row.id]):
+        if holder is not None and not organizations.in_subtree(holder.path, pools[row.id]):
             return f"{row.e164} is in a pool {holder.name} cannot use"
         return None
 
-    return await _move(
+    return await move(
         session,
         caller,
         problems,
@@ -244,7 +109,7 @@ async def extend(
             return f"{row.e164} is reserved until {current}: the new end must be later"
         return None
 
-    return await _move(
+    return await move(
         session,
         caller,
         problems,
@@ -263,7 +128,7 @@ async def extend(
 async def release(
     session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
 ) -> list[Number]:
-    return await _plain_move(session, caller, numbers, Action.RELEASE, Role.OPERATOR, remark)
+    return await plain_move(session, caller, numbers, Action.RELEASE, Role.OPERATOR, remark)
 
 
 async def assign(
@@ -290,9 +155,9 @@ async def assign(
     pools = {item.row.id: item.pool_path for item in items}
 
     def guard(row: Number) -> str | None:
-        return use_refusal(row, pools[row.id], owner, holders)
+        return organizations.use_refusal(row, pools[row.id], owner, holders)
 
-    return await _move(
+    return await move(
         session,
         caller,
         problems,
@@ -305,27 +170,6 @@ async def assign(
             "owner_id": owner.id if owner else row.organization_id,
         },
     )
-
-
-def use_refusal(
-    row: Number,
-    pool_path: str,
-    owner: Organization | None,
-    holders: Mapping[int, Organization],
-) -> str | None:
-    """Why `owner` may not take the number into use, if it may not.
-
-    The owner must be in the pool's subtree, and a reserved number goes only to the
-    organization it is held for or one below it.
-    """
-    if owner is not None and not _in_subtree(owner.path, pool_path):
-        return f"{row.e164} is in a pool {owner.name} cannot use"
-    if row.state is NumberState.RESERVED and row.reserved_for_id is not None:
-        holder = holders[row.reserved_for_id]
-        taker_path = owner.path if owner is not None else pool_path
-        if not _in_subtree(taker_path, holder.path):
-            return f"{row.e164} is reserved for {holder.name}"
-    return None
 
 
 async def lock(
@@ -345,7 +189,7 @@ async def lock(
             ErrorCode.VALIDATION, "expiresAt must be in the future", ["input", "expiresAt"]
         )
     items = await load_items(session, caller, numbers, problems)
-    return await _move(
+    return await move(
         session,
         caller,
         problems,
@@ -359,7 +203,7 @@ async def lock(
 async def unlock(
     session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
 ) -> list[Number]:
-    return await _plain_move(session, caller, numbers, Action.UNLOCK, Role.ADMIN, remark)
+    return await plain_move(session, caller, numbers, Action.UNLOCK, Role.ADMIN, remark)
 
 
 async def delete(
@@ -373,7 +217,7 @@ async def delete(
     caller.viewer.require(Role.ADMIN)
     problems = Problems()
     items = await load_items(session, caller, numbers, problems)
-    return await _move(
+    return await move(
         session,
         caller,
         problems,
@@ -387,55 +231,7 @@ async def delete(
 async def recover(
     session: AsyncSession, caller: Caller, numbers: Sequence[str], *, remark: str | None
 ) -> list[Number]:
-    return await _plain_move(session, caller, numbers, Action.RECOVER, Role.ADMIN, remark)
-
-
-@dataclass(frozen=True)
-class NumberDetails:
-    """Descriptive fields of a number; None means "leave as it is"."""
-
-    sku: str | None = None
-    capabilities: Sequence[Capability] | None = None
-    routing: str | None = None
-    golden: bool | None = None
-    ported_in: bool | None = None
-    visible_to_domain: str | None = None
-    tag: str | None = None
-    notes: str | None = None
-
-    def check(self, problems: Problems, *, creating: bool = False) -> None:
-        _check_text(problems, self.sku, "sku", required=creating, limit=MAX_CODE)
-        if not creating and self.sku is not None and not self.sku.strip():
-            problems.add(ErrorCode.VALIDATION, "sku must not be blank", ["input", "sku"])
-        if self.capabilities is not None and not self.capabilities:
-            problems.add(
-                ErrorCode.VALIDATION, "give at least one capability", ["input", "capabilities"]
-            )
-        _check_text(problems, self.routing, "routing")
-        _check_text(problems, self.visible_to_domain, "visibleToDomain")
-        _check_text(problems, self.tag, "tag")
-        if self.notes is not None and len(self.notes) > 4000:
-            problems.add(
-                ErrorCode.VALIDATION, "notes are at most 4000 characters", ["input", "notes"]
-            )
-
-    def values(self) -> dict[str, Any]:
-        given = {
-            "sku": self.sku.strip() if self.sku is not None else None,
-            "capabilities": capability_mask(self.capabilities) if self.capabilities else None,
-            "routing": self.routing,
-            "golden": self.golden,
-            "ported_in": self.ported_in,
-            "visible_to_domain": self.visible_to_domain,
-            "tag": self.tag,
-            "notes": self.notes,
-        }
-        values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-        # An empty text clears an optional field.
-        for column in ("routing", "visible_to_domain", "tag", "notes"):
-            if values.get(column) == "":
-                values[column] = None
-        return values
+    return await plain_move(session, caller, numbers, Action.RECOVER, Role.ADMIN, remark)
 
 
 async def edit(
@@ -448,7 +244,7 @@ async def edit(
     if not changes:
         problems.add(ErrorCode.VALIDATION, "give at least one field to set", ["input"])
     items = await load_items(session, caller, numbers, problems)
-    return await _move(session, caller, problems, items, Action.EDIT, values=lambda _row: changes)
+    return await move(session, caller, problems, items, Action.EDIT, values=lambda _row: changes)
 
 
 async def add(
@@ -465,7 +261,7 @@ async def add(
     caller.viewer.require(Role.ADMIN)
     problems = Problems()
     country = country.strip().upper()
-    _check_text(problems, vendor, "vendor", required=True, limit=MAX_CODE)
+    check_text(problems, vendor, "vendor", required=True, limit=MAX_CODE)
     details.check(problems, creating=True)
     if not phone.is_country(country):
         problems.add(

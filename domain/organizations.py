@@ -1,7 +1,7 @@
 """The organization tree: create, edit, find within a viewer's subtree, list depth first."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -13,7 +13,7 @@ from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
 from domain.pagination import Page, PageRequest, make_page
-from models import Organization, OrganizationKind, Role
+from models import Number, NumberState, Organization, OrganizationKind, Role
 from models.organizations import path_segment
 
 TYPE_NAME = "Organization"
@@ -35,6 +35,31 @@ def subtree_clause(path: str) -> sa.ColumnElement[bool]:
     just before "0", so the subtree is exactly [path, path[:-1] + "0").
     """
     return sa.and_(Organization.path >= path, Organization.path < path[:-1] + "0")
+
+
+def in_subtree(path: str, ancestor_path: str) -> bool:
+    return path.startswith(ancestor_path)
+
+
+def use_refusal(
+    row: Number,
+    pool_path: str,
+    owner: Organization | None,
+    holders: Mapping[int, Organization],
+) -> str | None:
+    """Why `owner` may not take the number into use, if it may not.
+
+    The owner must be in the pool's subtree, and a reserved number goes only to the
+    organization it is held for or one below it.
+    """
+    if owner is not None and not in_subtree(owner.path, pool_path):
+        return f"{row.e164} is in a pool {owner.name} cannot use"
+    if row.state is NumberState.RESERVED and row.reserved_for_id is not None:
+        holder = holders[row.reserved_for_id]
+        taker_path = owner.path if owner is not None else pool_path
+        if not in_subtree(taker_path, holder.path):
+            return f"{row.e164} is reserved for {holder.name}"
+    return None
 
 
 async def get_root(session: AsyncSession) -> Organization | None:

@@ -18,8 +18,8 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from domain import ids, organizations, phone
 from domain.access import Viewer
+from domain.details import capability_mask
 from domain.errors import ErrorCode, Problems
-from domain.numbers import capability_mask
 from domain.organizations import subtree_clause
 from domain.pagination import Page, PageRequest, make_page
 from domain.series import TYPE_NAME as SERIES_TYPE

@@ -7,9 +7,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import organizations
+from domain.access import Caller
 from domain.errors import ErrorCode, Problems
+from domain.items import load_items, reload
 from domain.lifecycle import Action, Item, apply, plan
-from domain.numbers import Caller, load_items, reload, use_refusal
 from domain.organizations import subtree_clause
 from models import Number, NumberState, Organization, ReservationKind, ReservationReason, Role
 
@@ -196,7 +197,9 @@ async def swap(
         new_items,
         Action.SWAP_IN,
         problems,
-        guard=lambda row: use_refusal(row, new.pool_path if new else "", owner, holders),
+        guard=lambda row: organizations.use_refusal(
+            row, new.pool_path if new else "", owner, holders
+        ),
         values=lambda row: {
             "subscription_uuid": subscription_uuid,
             "owner_id": owner.id if owner else row.organization_id,

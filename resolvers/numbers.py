@@ -7,8 +7,9 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import numbers, subscriptions, transactions
+from domain.access import Caller
+from domain.details import NumberDetails
 from domain.errors import DomainError
-from domain.numbers import Caller, NumberDetails
 from domain.policy import Policy
 from models import Capability as CapabilityFlag
 from models import Number

@@ -22,7 +22,8 @@ import graphql
 import sqlalchemy as sa
 
 from domain import access, ids, numbers, series, subscriptions
-from domain.numbers import Caller, NumberDetails
+from domain.access import Caller
+from domain.details import NumberDetails
 from domain.pagination import encode_cursor
 from domain.policy import Policy
 from models import Base, DeletionReason, Organization, OrganizationKind, Role

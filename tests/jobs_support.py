@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from domain import ids, numbers, organizations, subscriptions
-from domain.access import Viewer
+from domain.access import Caller, Viewer
 from domain.clock import Clock, ManualClock
-from domain.numbers import Caller, NumberDetails
+from domain.details import NumberDetails
 from domain.policy import Policy
 from models import (
     Notice,

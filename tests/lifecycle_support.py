@@ -8,10 +8,10 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 
 from domain import numbers, subscriptions
-from domain.access import Viewer
+from domain.access import Caller, Viewer
 from domain.clock import ManualClock
+from domain.details import NumberDetails
 from domain.errors import DomainError
-from domain.numbers import Caller, NumberDetails
 from domain.policy import Policy
 from models import DeletionReason, Number, NumberEvent, NumberState, Organization, Role
 from models.database import Database

@@ -27,10 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain import access, exports, numbers, organizations, phone, tokens
+from domain import access, numbers, organizations, phone, tokens
+from domain.access import Caller
 from domain.clock import ManualClock
-from domain.import_rows import MAX_RANGE
-from domain.numbers import Caller, NumberDetails
+from domain.csv import exports
+from domain.csv.rows import MAX_RANGE
+from domain.details import NumberDetails
 from domain.phone import RegionRule
 from domain.policy import Policy
 from models import Capability, Organization, OrganizationKind, Role, Series

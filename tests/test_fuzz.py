@@ -39,11 +39,12 @@ from schemathesis.specs.graphql.schemas import GraphQLSchema
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain import access, numbers, organizations, phone, tokens
+from domain.access import Caller
 from domain.clock import ManualClock
+from domain.csv.imports import CHUNK
+from domain.csv.rows import BadRow, Row, RowReader
+from domain.details import NumberDetails
 from domain.errors import ErrorCode
-from domain.import_rows import BadRow, Row, RowReader
-from domain.imports import CHUNK
-from domain.numbers import Caller, NumberDetails
 from domain.policy import Policy
 from models import NumberState, OrganizationKind, Role, Series
 from models.database import Database

@@ -10,8 +10,9 @@ from uuid import uuid4
 
 import pytest
 
-from domain import allocation, imports, invariants, subscriptions
+from domain import allocation, invariants, subscriptions
 from domain.clock import ManualClock
+from domain.csv import imports
 from domain.notices import NoticeRules
 from domain.sweep import sweep
 from models import OrganizationKind

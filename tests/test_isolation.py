@@ -22,8 +22,8 @@ import graphql
 import pytest
 import pytest_asyncio
 
-from domain import exports
 from domain.clock import ManualClock
+from domain.csv import exports
 from domain.organizations import ensure_root
 from models import OrganizationKind, Role
 from models.database import Database

@@ -19,8 +19,8 @@ from hypothesis.stateful import (
 )
 
 from domain import organizations
+from domain.access import Caller
 from domain.clock import ManualClock
-from domain.numbers import Caller
 from models import Base, Organization, OrganizationKind
 from models.database import Database
 from tests.conftest import pg_database

@@ -13,10 +13,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain import allocation, imports, numbers
+from domain import allocation, numbers
 from domain.clock import ManualClock
+from domain.csv import imports
+from domain.details import NumberDetails
 from domain.notices import NoticeRules
-from domain.numbers import NumberDetails
 from domain.sweep import sweep
 from models import Number, OrganizationKind
 from models.database import Database

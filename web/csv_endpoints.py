@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from domain import access, exports, imports, organizations, search
-from domain.access import Viewer
+from domain import access, organizations, search
+from domain.access import Caller, Viewer
 from domain.clock import Clock
+from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, ErrorCode, Problems
-from domain.numbers import Caller
 from domain.policy import Policy
 from models import Role
 from models.database import Database
@@ -80,7 +80,7 @@ class CsvEndpoints:
         if viewer is None:
             return unauthorized()
         problems = Problems()
-        spec = exports.filter_from_params(request.query_params.multi_items(), problems)
+        spec = parameters.filter_from_params(request.query_params.multi_items(), problems)
         try:
             async with self.db.read() as session:
                 where = await search.build(session, viewer, spec, problems)
@@ -110,7 +110,7 @@ class CsvEndpoints:
             return refusal(error)
         organization_id = request.query_params.get("organization_id")
         if organization_id is not None:
-            organization_id = exports.global_id(organization_id, organizations.TYPE_NAME)
+            organization_id = parameters.global_id(organization_id, organizations.TYPE_NAME)
         try:
             async with request.form(max_files=1, max_fields=1) as form:
                 upload = form.get("file")
@@ -143,7 +143,7 @@ def _flag(request: Request, name: str) -> bool:
     text = request.query_params.get(name)
     if text is None:
         return False
-    flag = exports.parse_bool(text)
+    flag = parameters.parse_bool(text)
     if flag is None:
         raise DomainError.one(ErrorCode.VALIDATION, f"{name} must be true or false", [name])
     return flag

@@ -1,7 +1,7 @@
 """CSV import: bulk loads of new numbers, checked as addNumbers checks its input.
 
 The file is read as a stream, in chunks of whole rows naming about CHUNK numbers
-(`domain.import_rows` reads and checks each row). A chunk is then checked against
+(`domain.csv.rows` reads and checks each row). A chunk is then checked against
 the file so far (duplicates) and the database (one query), and its good rows are
 inserted with their ADDED events by two INSERT … SELECT statements, the rows sent
 as one parameter. Memory holds two chunks (the next is read, in a thread, while
@@ -26,9 +26,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import lifecycle, organizations, search, series, transactions
+from domain.access import Caller
+from domain.csv.rows import BadRow, Batch, Fields, Row, RowReader, some
 from domain.errors import DomainError, ErrorCode
-from domain.import_rows import BadRow, Batch, Fields, Row, RowReader, some
-from domain.numbers import Caller
 from models import Number, NumberState, Organization, Role
 from models.base import UTCDateTime
 from models.database import Database

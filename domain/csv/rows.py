@@ -2,7 +2,7 @@
 
 A record is checked as addNumbers checks its input: the columns, the number (or
 range) valid for the row's country, the descriptive fields. What the database must
-answer (is a number there already?) is left to `domain.imports`.
+answer (is a number there already?) is left to `domain.csv.imports`.
 """
 
 import csv
@@ -14,9 +14,10 @@ from typing import NamedTuple, TextIO
 
 import phonenumbers
 
-from domain import exports, phone
+from domain import phone
+from domain.csv import exports, parameters
+from domain.details import NumberDetails, capability_mask
 from domain.errors import DomainError, Problems
-from domain.numbers import NumberDetails, capability_mask
 from models import Capability, NumberState
 
 REQUIRED = ("number", "vendor", "country", "sku")
@@ -326,7 +327,7 @@ def _flag(cell: dict[str, str], name: str, reasons: list[str]) -> bool:
     text = cell.get(name, "")
     if not text.strip():
         return False
-    flag = exports.parse_bool(text)
+    flag = parameters.parse_bool(text)
     if flag is None:
         reasons.append(f"{name} must be true or false, not {text!r}")
     return bool(flag)

@@ -1,9 +1,8 @@
 """CSV export: exactly the numbers a filter selects, every contract field a column.
 
 The rows are read in keyset pages ordered by e164 and written a page at a time, so
-an export of any size holds one page in memory. The filter arrives as text
-(`key=value` pairs: HTTP query parameters or the CLI's `--filter`) and is parsed
-here, so both front ends accept the same language.
+an export of any size holds one page in memory. The filter is parsed from text by
+`domain.csv.parameters`.
 """
 
 import csv
@@ -17,11 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain import ids, organizations
-from domain.errors import ErrorCode, Problems
-from domain.search import NumberFilter
-from domain.series import TYPE_NAME as SERIES_TYPE
-from models import Capability, Number, NumberState, Organization, Series
+from models import Capability, Number, Organization, Series
 
 PAGE_SIZE = 5_000
 
@@ -236,112 +231,3 @@ async def csv_chunks(
         if len(rows) < page_size:
             return
         after = rows[-1][0]
-
-
-# ---- the filter as text ----
-
-_LIST_FIELDS = {"states", "numbers", "capabilities"}
-_TEXT_FIELDS = {"pattern", "sku", "vendor", "country", "routing", "visible_to_domain", "tag"}
-_BOOL_FIELDS = {"golden", "ported_in", "include_descendants"}
-_UUID_FIELDS = {"subscription_uuid", "owner_uuid"}
-_ID_FIELDS = {"series_id": SERIES_TYPE, "organization_id": organizations.TYPE_NAME}
-FILTER_FIELDS = frozenset(
-    _LIST_FIELDS | _TEXT_FIELDS | _BOOL_FIELDS | _UUID_FIELDS | set(_ID_FIELDS) | {"expires_before"}
-)
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
-
-
-def parse_bool(text: str) -> bool | None:
-    lowered = text.strip().lower()
-    return True if lowered in _TRUE else False if lowered in _FALSE else None
-
-
-def filter_from_params(pairs: Iterable[tuple[str, str]], problems: Problems) -> NumberFilter:
-    """A NumberFilter from `key=value` pairs, e.g. states=AVAILABLE,RESERVED&golden=true.
-
-    Lists are comma-separated, or the key is repeated. Ids may be global ids or
-    bare UUIDs. Every problem is reported, each naming its field.
-    """
-    values: dict[str, Any] = {}
-    for key, text in pairs:
-        if key not in FILTER_FIELDS:
-            problems.add(
-                ErrorCode.VALIDATION,
-                f"{key!r} is not a filter field; use one of {', '.join(sorted(FILTER_FIELDS))}",
-                ["filter", key],
-            )
-        elif key in _LIST_FIELDS:
-            items = [item.strip() for item in text.split(",") if item.strip()]
-            values.setdefault(key, []).extend(_list_items(key, items, problems))
-        elif key in values:
-            problems.add(ErrorCode.VALIDATION, f"{key} is given twice", ["filter", key])
-        else:
-            value = _scalar(key, text, problems)
-            if value is not None:
-                values[key] = value
-    return NumberFilter(**values)
-
-
-def _scalar(key: str, text: str, problems: Problems) -> Any:
-    """The value of a one-valued filter field, or None (and a problem) if it is not one."""
-    field = ["filter", key]
-    if key in _TEXT_FIELDS:
-        return text
-    if key in _BOOL_FIELDS:
-        flag = parse_bool(text)
-        if flag is None:
-            problems.add(ErrorCode.VALIDATION, f"{key} must be true or false", field)
-        return flag
-    if key in _UUID_FIELDS:
-        key_uuid = _uuid(text)
-        if key_uuid is None:
-            problems.add(ErrorCode.VALIDATION, f"{text!r} is not a UUID", field)
-        return key_uuid
-    if key in _ID_FIELDS:
-        return global_id(text, _ID_FIELDS[key])
-    return _aware_time(text, field, problems)
-
-
-def _list_items(key: str, items: list[str], problems: Problems) -> list[Any]:
-    if key == "numbers":
-        return items
-    names: Any = NumberState if key == "states" else Capability
-    found = []
-    for item in items:
-        member = names.__members__.get(item.upper())
-        if member is None:
-            choices = ", ".join(names.__members__)
-            problems.add(ErrorCode.VALIDATION, f"{item!r} is not one of {choices}", ["filter", key])
-        else:
-            found.append(member)
-    return found
-
-
-def global_id(text: str, type_name: str) -> str:
-    """The global id `text` is, or the one of a bare UUID (easier to type on a command line)."""
-    key = _uuid(text)
-    return ids.encode(type_name, key) if key is not None else text.strip()
-
-
-def _uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text.strip())
-    except ValueError:
-        return None
-
-
-def _aware_time(text: str, field: list[str], problems: Problems) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        problems.add(ErrorCode.VALIDATION, f"{text!r} is not an ISO-8601 time", field)
-        return None
-    if moment.tzinfo is None:
-        problems.add(
-            ErrorCode.VALIDATION,
-            f"{text!r} has no offset: give one, e.g. 2026-03-02T09:00:00Z",
-            field,
-        )
-        return None
-    return moment

@@ -1,0 +1,1 @@
+"""CSV files of numbers: export, import, and the parameters both take."""
