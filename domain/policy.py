@@ -13,7 +13,6 @@ class Policy:
     terminated_hold: timedelta = timedelta(days=28)
     swap_hold: timedelta = timedelta(days=1)
     lock: timedelta = timedelta(days=90)
-    notice_before: timedelta = timedelta(days=7)
     max_batch: int = 1_000
     max_add: int = 50
 
@@ -25,6 +24,5 @@ class Policy:
             terminated_hold=timedelta(days=settings.terminated_hold_days),
             swap_hold=timedelta(days=settings.swap_hold_days),
             lock=timedelta(days=settings.lock_days),
-            notice_before=timedelta(days=settings.notice_days_before),
             max_batch=settings.max_batch_size,
         )

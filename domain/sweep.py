@@ -24,7 +24,8 @@ from domain import notices
 from domain.clock import Clock
 from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
-from domain.notices import NoticeRules, Outcome
+from domain.notice_delivery import Outcome, deliver
+from domain.notices import NoticeRules
 from models import Number, NumberState
 from models.database import Database
 
@@ -129,5 +130,5 @@ async def sweep_and_deliver(
     report = await sweep(db, clock, rules)
     outcomes: Counter[Outcome] = Counter()
     for notice_id in report.notices_due:
-        outcomes[await notices.deliver(db, notice_id, clock=clock, mailer=mailer, rules=rules)] += 1
+        outcomes[await deliver(db, notice_id, clock=clock, mailer=mailer, rules=rules)] += 1
     return report, outcomes

@@ -11,8 +11,8 @@ import logging
 
 import dramatiq
 
-from domain import notices
-from domain.notices import Outcome
+from domain import notice_delivery
+from domain.notice_delivery import Outcome
 from domain.sweep import SweepReport, sweep
 from jobs import context
 from jobs.broker import broker
@@ -43,7 +43,7 @@ async def _deliver(notice_id: int) -> Outcome:
     job = context.current()
     db = _database()
     try:
-        return await notices.deliver(
+        return await notice_delivery.deliver(
             db, notice_id, clock=job.clock, mailer=job.mailer, rules=job.rules
         )
     finally:

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from domain import notices
+from domain import notice_delivery, notices
 from domain.clock import ManualClock
 from domain.mail import LogMailer, Mailer, SmtpMailer
-from domain.notices import NoticeRules, Outcome
+from domain.notice_delivery import Outcome
+from domain.notices import NoticeRules
 from domain.sweep import sweep, sweep_and_deliver
 from models import NoticeKind, NoticeStatus, NumberState, Organization, OrganizationKind
 from models.database import Database
@@ -175,7 +176,7 @@ async def test_changing_a_reservation_cancels_its_pending_notice(
     else:
         await inventory.assign([e164])
 
-    outcome = await notices.deliver(
+    outcome = await notice_delivery.deliver(
         inventory.db, notice_id, clock=clock, mailer=mailer, rules=RULES
     )
 
@@ -376,7 +377,7 @@ async def test_a_notice_delivered_by_several_workers_at_once_goes_out_once(
     try:
         outcomes = await asyncio.gather(
             *(
-                notices.deliver(w, notice_id, clock=clock, mailer=mailer, rules=RULES)
+                notice_delivery.deliver(w, notice_id, clock=clock, mailer=mailer, rules=RULES)
                 for w in workers
             )
         )
@@ -400,7 +401,9 @@ async def test_a_notice_whose_worker_died_mid_send_goes_out_when_the_claim_runs_
     await inventory.reserve([e164], customer, clock.now() + DAY)
     [notice_id] = (await sweep(inventory.db, clock, RULES)).notices_due
     async with inventory.db.write() as session:  # a worker claims it, then dies
-        assert not isinstance(await notices._claim(session, notice_id, clock.now(), RULES), Outcome)
+        assert not isinstance(
+            await notice_delivery._claim(session, notice_id, clock.now(), RULES), Outcome
+        )
 
     assert await run_sweep() == []  # its claim still holds
     clock.advance(RULES.lease)
