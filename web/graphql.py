@@ -18,7 +18,7 @@ from domain import access
 from domain.access import Viewer
 from domain.clock import Clock
 from models.database import Database
-from resolvers.context import Context
+from schema.context import Context
 from settings import Settings
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
