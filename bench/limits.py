@@ -160,7 +160,7 @@ async def _in_process(timing: Timing) -> tuple[dict[tuple[str, str], list[float]
     """Operations per second by variant and query, and the CPU share of every run."""
     from domain.clock import SystemClock
     from models.database import Database
-    from resolvers.context import Context
+    from schema.context import Context
 
     settings = bench_settings()
     schemas = {variant: make_schema(variant, settings) for variant in VARIANTS}

@@ -2,17 +2,15 @@
 
 import strawberry
 
-from domain import ids, numbers, organizations, series, tokens, transactions
-from domain.errors import DomainError
-from resolvers.context import Context
+from domain import ids, numbers, organizations, series, tokens
+from resolvers.mutation import run
 from schema.access import CreateTokenInput, TokenPayload, Viewer
-from schema.common import Node, user_errors
+from schema.common import Node
+from schema.context import Info
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
 from schema.numbers import NumberType
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type
@@ -53,17 +51,15 @@ class AccessQueries:
 class AccessMutations:
     @strawberry.mutation
     async def create_token(self, info: Info, input: CreateTokenInput) -> TokenPayload:
-        ctx = info.context
-        try:
-            async with transactions.write(ctx.db) as session:
-                token = await tokens.create(
-                    session,
-                    ctx.viewer,
-                    ctx.clock,
-                    org_id=input.organization_id,
-                    name=input.name,
-                    role=input.role,
-                )
-        except DomainError as error:
-            return TokenPayload(token=None, user_errors=user_errors(error))
-        return TokenPayload(token=token, user_errors=[])
+        return await run(
+            info,
+            TokenPayload,
+            lambda session, who: tokens.create(
+                session,
+                who.viewer,
+                who.clock,
+                org_id=input.organization_id,
+                name=input.name,
+                role=input.role,
+            ),
+        )

@@ -1,20 +1,18 @@
 """Number queries and the lifecycle mutations: parse input, call the domain, shape payloads."""
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import numbers, subscriptions, transactions
+from domain import numbers, subscriptions
 from domain.access import Caller
 from domain.details import NumberDetails
-from domain.errors import DomainError
-from domain.policy import Policy
 from models import Capability as CapabilityFlag
 from models import Number
-from resolvers.context import Context
-from schema.common import user_errors
+from resolvers.mutation import run
+from schema.context import Info
 from schema.numbers import (
     AddNumbersInput,
     AssignNumbersInput,
@@ -33,25 +31,6 @@ from schema.numbers import (
     UnlockNumbersInput,
 )
 
-Info = strawberry.Info[Context, None]
-Operation = Callable[[AsyncSession, Caller], Awaitable[Sequence[Number]]]
-
-
-def caller(ctx: Context) -> Caller:
-    return Caller(viewer=ctx.viewer, clock=ctx.clock, policy=Policy.from_settings(ctx.settings))
-
-
-async def run(info: Info, operation: Operation) -> NumbersPayload:
-    """Apply an operation in one transaction; expected failures become userErrors."""
-    ctx = info.context
-    try:
-        async with transactions.write(ctx.db) as session:
-            rows = await operation(session, caller(ctx))
-    except DomainError as error:
-        return NumbersPayload(numbers=[], user_errors=user_errors(error))
-    return NumbersPayload(numbers=[NumberType.from_row(row) for row in rows], user_errors=[])
-
-
 # A subscription's event: expired, terminated or reactivated.
 SubscriptionEvent = Callable[[AsyncSession, Caller, UUID, str | None], Awaitable[list[Number]]]
 
@@ -60,7 +39,9 @@ async def _subscription_event(
     info: Info, input: SubscriptionEventInput, event: SubscriptionEvent
 ) -> NumbersPayload:
     return await run(
-        info, lambda session, who: event(session, who, input.subscription_uuid, input.remark)
+        info,
+        NumbersPayload,
+        lambda session, who: event(session, who, input.subscription_uuid, input.remark),
     )
 
 
@@ -94,6 +75,7 @@ class NumberMutations:
         )
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.add(
                 session,
                 who,
@@ -109,6 +91,7 @@ class NumberMutations:
     async def reserve_numbers(self, info: Info, input: ReserveNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.reserve(
                 session,
                 who,
@@ -124,6 +107,7 @@ class NumberMutations:
     async def extend_reservation(self, info: Info, input: ExtendReservationInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.extend(
                 session,
                 who,
@@ -138,6 +122,7 @@ class NumberMutations:
     async def release_numbers(self, info: Info, input: ReleaseNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.release(session, who, input.numbers, remark=input.remark),
         )
 
@@ -145,6 +130,7 @@ class NumberMutations:
     async def assign_numbers(self, info: Info, input: AssignNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.assign(
                 session,
                 who,
@@ -159,6 +145,7 @@ class NumberMutations:
     async def lock_numbers(self, info: Info, input: LockNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.lock(
                 session, who, input.numbers, remark=input.remark, expires_at=input.expires_at
             ),
@@ -168,6 +155,7 @@ class NumberMutations:
     async def unlock_numbers(self, info: Info, input: UnlockNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.unlock(session, who, input.numbers, remark=input.remark),
         )
 
@@ -175,6 +163,7 @@ class NumberMutations:
     async def delete_numbers(self, info: Info, input: DeleteNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.delete(
                 session, who, input.numbers, reason=input.reason, remark=input.remark
             ),
@@ -184,6 +173,7 @@ class NumberMutations:
     async def recover_numbers(self, info: Info, input: RecoverNumbersInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: numbers.recover(session, who, input.numbers, remark=input.remark),
         )
 
@@ -200,7 +190,9 @@ class NumberMutations:
             notes=input.notes,
         )
         return await run(
-            info, lambda session, who: numbers.edit(session, who, input.numbers, details)
+            info,
+            NumbersPayload,
+            lambda session, who: numbers.edit(session, who, input.numbers, details),
         )
 
     @strawberry.mutation
@@ -225,6 +217,7 @@ class NumberMutations:
     async def swap_number(self, info: Info, input: SwapNumberInput) -> NumbersPayload:
         return await run(
             info,
+            NumbersPayload,
             lambda session, who: subscriptions.swap(
                 session,
                 who,

@@ -2,12 +2,11 @@
 
 import strawberry
 
-from domain import organizations, transactions
-from domain.errors import DomainError
+from domain import organizations
 from domain.organizations import OrganizationFields
 from domain.pagination import page_request
-from resolvers.context import Context
-from schema.common import user_errors
+from resolvers.mutation import run
+from schema.context import Info
 from schema.organizations import (
     CreateOrganizationInput,
     OrganizationConnection,
@@ -15,8 +14,6 @@ from schema.organizations import (
     OrganizationType,
     UpdateOrganizationInput,
 )
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type
@@ -61,31 +58,27 @@ class OrganizationMutations:
     async def create_organization(
         self, info: Info, input: CreateOrganizationInput
     ) -> OrganizationPayload:
-        ctx = info.context
         fields = _fields(input)
-        try:
-            async with transactions.write(ctx.db) as session:
-                org = await organizations.create(
-                    session,
-                    ctx.viewer,
-                    ctx.clock,
-                    kind=input.kind,
-                    parent_id=input.parent_id,
-                    fields=fields,
-                )
-        except DomainError as error:
-            return OrganizationPayload(organization=None, user_errors=user_errors(error))
-        return OrganizationPayload(organization=OrganizationType.from_row(org), user_errors=[])
+        return await run(
+            info,
+            OrganizationPayload,
+            lambda session, who: organizations.create(
+                session,
+                who.viewer,
+                who.clock,
+                kind=input.kind,
+                parent_id=input.parent_id,
+                fields=fields,
+            ),
+        )
 
     @strawberry.mutation
     async def update_organization(
         self, info: Info, input: UpdateOrganizationInput
     ) -> OrganizationPayload:
-        ctx = info.context
         fields = _fields(input)
-        try:
-            async with transactions.write(ctx.db) as session:
-                org = await organizations.update(session, ctx.viewer, input.id, fields)
-        except DomainError as error:
-            return OrganizationPayload(organization=None, user_errors=user_errors(error))
-        return OrganizationPayload(organization=OrganizationType.from_row(org), user_errors=[])
+        return await run(
+            info,
+            OrganizationPayload,
+            lambda session, who: organizations.update(session, who.viewer, input.id, fields),
+        )

@@ -2,14 +2,11 @@
 
 import strawberry
 
-from domain import series, transactions
-from domain.errors import DomainError
+from domain import series
 from domain.pagination import page_request
-from resolvers.context import Context
-from schema.common import user_errors
-from schema.series import CreateSeriesInput, SeriesConnection, SeriesPayload, SeriesType
-
-Info = strawberry.Info[Context, None]
+from resolvers.mutation import run
+from schema.context import Info
+from schema.series import CreateSeriesInput, SeriesConnection, SeriesPayload
 
 
 @strawberry.type
@@ -35,17 +32,15 @@ class SeriesQueries:
 class SeriesMutations:
     @strawberry.mutation
     async def create_series(self, info: Info, input: CreateSeriesInput) -> SeriesPayload:
-        ctx = info.context
-        try:
-            async with transactions.write(ctx.db) as session:
-                row = await series.create(
-                    session,
-                    ctx.viewer,
-                    ctx.clock,
-                    name=input.name,
-                    prefix=input.prefix,
-                    country=input.country,
-                )
-        except DomainError as error:
-            return SeriesPayload(series=None, user_errors=user_errors(error))
-        return SeriesPayload(series=SeriesType.from_row(row), user_errors=[])
+        return await run(
+            info,
+            SeriesPayload,
+            lambda session, who: series.create(
+                session,
+                who.viewer,
+                who.clock,
+                name=input.name,
+                prefix=input.prefix,
+                country=input.country,
+            ),
+        )

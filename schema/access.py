@@ -24,3 +24,11 @@ class CreateTokenInput:
 class TokenPayload:
     token: str | None = strawberry.field(description="Shown once; only a hash is stored.")
     user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, token: str) -> "TokenPayload":
+        return cls(token=token, user_errors=[])
+
+    @classmethod
+    def refused(cls, errors: list[UserError]) -> "TokenPayload":
+        return cls(token=None, user_errors=errors)

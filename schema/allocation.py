@@ -3,11 +3,9 @@
 import strawberry
 
 from domain.inventory import AllocationRow
-from resolvers.context import Context
+from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

@@ -12,9 +12,10 @@ from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
 from resolvers.access import AccessMutations, AccessQueries
-from resolvers.inventory import AllocationMutations, InventoryQueries
+from resolvers.allocation import AllocationMutations
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
+from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from schema.common import DATETIME
 from schema.extensions import ErrorPolicy, limit_extensions
@@ -24,7 +25,7 @@ log = logging.getLogger("numbra.graphql")
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, NumberQueries, InventoryQueries, SeriesQueries):
+class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries):
     pass
 
 

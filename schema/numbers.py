@@ -2,6 +2,7 @@
 
 import enum
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -16,13 +17,12 @@ from models import NumberState as NumberStateModel
 from models import ReservationKind as ReservationKindModel
 from models import ReservationReason as ReservationReasonModel
 from models.numbers import NumberRecord
-from resolvers.context import Context
 from schema.common import Node, PageInfo, UserError
+from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
 
 TYPE_NAME = "Number"
-Info = strawberry.Info[Context, None]
 
 NumberState = strawberry.enum(NumberStateModel, name="NumberState")
 ReservationKind = strawberry.enum(ReservationKindModel, name="ReservationKind")
@@ -230,6 +230,14 @@ class NumberType(Node):
 class NumbersPayload:
     numbers: list[NumberType]
     user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, rows: Sequence[NumberRecord]) -> "NumbersPayload":
+        return cls(numbers=[NumberType.from_row(row) for row in rows], user_errors=[])
+
+    @classmethod
+    def refused(cls, errors: list[UserError]) -> "NumbersPayload":
+        return cls(numbers=[], user_errors=errors)
 
 
 @strawberry.input

@@ -8,9 +8,8 @@ import strawberry
 
 from domain import ids
 from domain.organizations import TYPE_NAME
-from domain.pagination import Page, encode_cursor
+from domain.pagination import Page, encode_cursor, page_request
 from models import Organization as OrganizationRow
-from resolvers.context import Context
 from schema.common import (
     CountedConnection,
     Node,
@@ -19,6 +18,7 @@ from schema.common import (
     UserError,
     edges_and_page_info,
 )
+from schema.context import Info
 
 if TYPE_CHECKING:
     from schema.allocation import Allocation
@@ -51,7 +51,7 @@ class OrganizationType(Node):
         )
 
     @strawberry.field
-    async def parent(self, info: strawberry.Info[Context, None]) -> "OrganizationType | None":
+    async def parent(self, info: Info) -> "OrganizationType | None":
         ctx = info.context
         if self.row.parent_id is None or self.row.id == ctx.viewer.org_id:
             return None  # the viewer's own organization has no visible parent
@@ -59,54 +59,62 @@ class OrganizationType(Node):
         return OrganizationType.from_row(parent) if parent is not None else None
 
     @strawberry.field
-    async def children(self, info: strawberry.Info[Context, None]) -> list["OrganizationType"]:
+    async def children(self, info: Info) -> list["OrganizationType"]:
         rows = await info.context.loaders.children.load(self.row.id)
         return [OrganizationType.from_row(row) for row in rows]
 
     @strawberry.field(description="Root first, ending with the parent.")
-    async def ancestors(self, info: strawberry.Info[Context, None]) -> list["OrganizationType"]:
+    async def ancestors(self, info: Info) -> list["OrganizationType"]:
         ctx = info.context
         # Only ancestors inside the viewer's subtree exist for the viewer.
         visible = self.row.ancestor_ids[ctx.viewer.depth :]
         rows = await ctx.loaders.organization.load_many(visible)
         return [OrganizationType.from_row(row) for row in rows if row is not None]
 
-    # The number views below return types that import this module, so they are
-    # named lazily and built by the functions in resolvers/inventory.py.
+    # The number views below return types whose modules import this one: they are
+    # named lazily, and imported where they are built.
     @strawberry.field(
         description="Numbers held in this organization's own pool, or in its whole subtree."
     )
     async def numbers(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         filter: Annotated["NumberFilterInput", strawberry.lazy("schema.search")] | None = None,
         first: int | None = 50,
         after: str | None = None,
         include_descendants: bool | None = False,
     ) -> Annotated["NumberConnection", strawberry.lazy("schema.search")]:
-        from resolvers import inventory
+        from schema.search import NumberConnection, domain_filter
 
-        return await inventory.organization_numbers(
-            info, self.row, filter, first, after, bool(include_descendants)
-        )
+        ctx = info.context
+        request = page_request(first, after, ctx.settings.max_page_size)
+        key = (self.row.id, bool(include_descendants), domain_filter(filter), request)
+        page = await ctx.loaders.pool_page.load(key)
+
+        async def count() -> int:
+            return await ctx.loaders.pool_count.load(key)
+
+        return NumberConnection.from_page(page, count)
 
     @strawberry.field(
         description="One row per series this organization holds numbers of, in its own pool."
     )
     async def allocations(
-        self, info: strawberry.Info[Context, None]
+        self, info: Info
     ) -> list[Annotated["Allocation", strawberry.lazy("schema.allocation")]]:
-        from resolvers import inventory
+        from schema.allocation import Allocation
 
-        return await inventory.organization_allocations(info, self.row)
+        rows = await info.context.loaders.allocations.load(self.row.id)
+        return [Allocation.from_row(row) for row in rows]
 
     @strawberry.field
     async def number_counts(
-        self, info: strawberry.Info[Context, None], include_descendants: bool | None = False
+        self, info: Info, include_descendants: bool | None = False
     ) -> list[Annotated["StateCount", strawberry.lazy("schema.search")]]:
-        from resolvers import inventory
+        from schema.search import state_counts
 
-        return await inventory.organization_counts(info, self.row, bool(include_descendants))
+        key = (self.row.id, bool(include_descendants))
+        return state_counts(await info.context.loaders.state_counts.load(key))
 
 
 @strawberry.type
@@ -158,3 +166,11 @@ class UpdateOrganizationInput:
 class OrganizationPayload:
     organization: OrganizationType | None
     user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, row: OrganizationRow) -> "OrganizationPayload":
+        return cls(organization=OrganizationType.from_row(row), user_errors=[])
+
+    @classmethod
+    def refused(cls, errors: list[UserError]) -> "OrganizationPayload":
+        return cls(organization=None, user_errors=errors)

@@ -60,3 +60,11 @@ class CreateSeriesInput:
 class SeriesPayload:
     series: SeriesType | None
     user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, row: SeriesRow) -> "SeriesPayload":
+        return cls(series=SeriesType.from_row(row), user_errors=[])
+
+    @classmethod
+    def refused(cls, errors: list[UserError]) -> "SeriesPayload":
+        return cls(series=None, user_errors=errors)

@@ -14,9 +14,10 @@ from jobs.runner import InProcessJobs
 from models.database import Database
 from schema.build import build_schema
 from settings import Settings
+from web.auth import api_token_required, metrics_token_required
 from web.csv_endpoints import csv_routes
 from web.database_errors import EXCEPTION_HANDLERS
-from web.graphql import NumbraGraphQL
+from web.graphql import NumbraGraphQL, wants_ide
 from web.health import health_routes
 from web.limits import BodyLimitMiddleware
 from web.logging import log_request
@@ -52,9 +53,18 @@ def create_app(
         routes=[
             Route("/", root),
             *health_routes(database, settings),
-            Route("/metrics", metrics.endpoint),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            *csv_routes(database, settings, graphql.clock),
+            Route(
+                "/metrics",
+                metrics.endpoint,
+                middleware=metrics_token_required(settings.metrics_token),
+            ),
+            Route(
+                "/graphql",
+                graphql,
+                methods=["GET", "POST"],
+                middleware=api_token_required(database, open_to=wants_ide),
+            ),
+            *csv_routes(database, settings, graphql.clock, api_token_required(database)),
         ],
         middleware=[
             Middleware(RequestIdMiddleware, observers=[log_request, metrics.observe]),

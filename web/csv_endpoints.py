@@ -1,7 +1,8 @@
 """CSV over HTTP: GET /export/numbers.csv and POST /import/numbers.
 
-Both need a bearer token, as /graphql does; expected failures are JSON
-`{"errors": [{code, message, field, number}]}` with a 400-level status.
+Both need a bearer token, as /graphql does: web/auth.py checks it before they run.
+Expected failures are JSON `{"errors": [{code, message, field, number}]}` with a
+400-level status.
 """
 
 import dataclasses
@@ -11,11 +12,12 @@ from collections.abc import AsyncIterator, Sequence
 import sqlalchemy as sa
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from domain import access, organizations, search
+from domain import organizations, search
 from domain.access import Caller, Viewer
 from domain.clock import Clock
 from domain.csv import exports, imports, parameters
@@ -24,33 +26,35 @@ from domain.policy import Policy
 from models import Role
 from models.database import Database
 from settings import Settings
+from web.auth import viewer_of
 
 _STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.CONFLICT: 409}
 
 
-def csv_routes(db: Database, settings: Settings, clock: Clock) -> list[Route]:
+def csv_routes(
+    db: Database, settings: Settings, clock: Clock, authentication: Sequence[Middleware]
+) -> list[Route]:
     endpoints = CsvEndpoints(db, settings, clock)
     return [
-        Route("/export/numbers.csv", endpoints.export_numbers, methods=["GET"]),
-        Route("/import/numbers", endpoints.import_numbers, methods=["POST"]),
+        Route(
+            "/export/numbers.csv",
+            endpoints.export_numbers,
+            methods=["GET"],
+            middleware=authentication,
+        ),
+        Route(
+            "/import/numbers",
+            endpoints.import_numbers,
+            methods=["POST"],
+            middleware=authentication,
+        ),
     ]
 
 
-async def bearer_viewer(request: Request, db: Database) -> Viewer | None:
-    """The viewer of the request's `Authorization: Bearer` token, if it is a valid one."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    async with db.read() as session:
-        return await access.authenticate(session, credentials.strip())
-
-
-def unauthorized() -> Response:
-    return JSONResponse(
-        {"errors": [{"message": "a valid bearer token is required"}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="numbra"'},
-    )
+def authenticated_viewer(request: Request) -> Viewer:
+    viewer = viewer_of(request.scope)
+    assert viewer is not None, "the routes' authentication lets no request without one in"
+    return viewer
 
 
 def refusal(error: DomainError) -> Response:
@@ -76,9 +80,7 @@ class CsvEndpoints:
 
     async def export_numbers(self, request: Request) -> Response:
         """Every number the filter in the query string selects, as CSV, streamed."""
-        viewer = await bearer_viewer(request, self.db)
-        if viewer is None:
-            return unauthorized()
+        viewer = authenticated_viewer(request)
         problems = Problems()
         spec = parameters.filter_from_params(request.query_params.multi_items(), problems)
         try:
@@ -100,9 +102,7 @@ class CsvEndpoints:
 
     async def import_numbers(self, request: Request) -> Response:
         """Load the multipart field `file`; answer with the import's report."""
-        viewer = await bearer_viewer(request, self.db)
-        if viewer is None:
-            return unauthorized()
+        viewer = authenticated_viewer(request)
         try:
             viewer.require(Role.ADMIN)
             dry_run, partial = (_flag(request, name) for name in ("dry_run", "partial"))

@@ -1,4 +1,5 @@
-"""The /graphql endpoint: GraphiQL for anyone, operations only with a valid bearer token."""
+"""The /graphql endpoint: GraphiQL for anyone, operations only with a valid bearer token
+(web/auth.py checks it before this endpoint runs)."""
 
 import re
 from typing import Any
@@ -7,19 +8,17 @@ from typing import Any
 from cross_web import AsyncHTTPRequestAdapter
 from graphql import GraphQLError, Source, TokenKind
 from graphql.language.lexer import Lexer
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from domain import access
-from domain.access import Viewer
 from domain.clock import Clock
 from models.database import Database
-from resolvers.context import Context
+from schema.context import Context
 from settings import Settings
+from web.auth import viewer_of
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
 ANONYMOUS = "anonymous"
@@ -34,24 +33,6 @@ class NumbraGraphQL(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.clock = clock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            if not _wants_ide(request):
-                viewer = await self._authenticate(request)
-                if viewer is None:
-                    await _unauthorized()(scope, receive, send)
-                    return
-                scope.setdefault("state", {})["viewer"] = viewer
-        await super().__call__(scope, receive, send)
-
-    async def _authenticate(self, request: Request) -> Viewer | None:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            return None
-        async with self.db.read() as session:
-            return await access.authenticate(session, credentials.strip())
 
     async def execute_single(
         self,
@@ -81,24 +62,16 @@ class NumbraGraphQL(GraphQL[Context, None]):
             request_id=request.scope.get("state", {}).get("request_id", "-"),
             request=request,
             response=response,
-            viewer_or_none=request.scope.get("state", {}).get("viewer"),
+            viewer_or_none=viewer_of(request.scope),
         )
 
 
-def _wants_ide(request: Request) -> bool:
+def wants_ide(request: HTTPConnection) -> bool:
     """A browser opening /graphql gets GraphiQL; it runs queries only with a token."""
     return (
-        request.method == "GET"
+        request.scope["method"] == "GET"
         and "query" not in request.query_params
         and "text/html" in request.headers.get("accept", "")
-    )
-
-
-def _unauthorized() -> Response:
-    return JSONResponse(
-        {"errors": [{"message": "a valid bearer token is required"}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="numbra"'},
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.access import Viewer
+from web.auth import viewer_of
 
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "numbra_request_id", default="-"
@@ -76,7 +77,7 @@ class RequestIdMiddleware:
                 status=status,
                 seconds=time.perf_counter() - started,
                 operation=state.get("operation"),
-                viewer=state.get("viewer"),
+                viewer=viewer_of(scope),
             )
             for observe in self.observers:
                 observe(finished)

@@ -1,15 +1,23 @@
-"""The per-request context every resolver receives: a typed dataclass, never a dict."""
+"""The per-request context every resolver receives (a typed dataclass, never a dict), and
+`Info`, the one annotation resolvers take it by.
+
+It lives in schema/ because the types' own field resolvers take it, as the query and
+mutation resolvers in resolvers/ do; both import it from here.
+"""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 
-from domain.access import Viewer
+from domain.access import Caller, Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
+from domain.policy import Policy
 from models.database import Database
-from resolvers.loaders import Loaders
+from schema.loaders import Loaders
 from settings import Settings
 
 
@@ -33,3 +41,15 @@ class Context:
             # The HTTP layer refuses unauthenticated operations before they run.
             raise DomainError.one(ErrorCode.FORBIDDEN, "a bearer token is required")
         return self.viewer_or_none
+
+    @cached_property
+    def policy(self) -> Policy:
+        return Policy.from_settings(self.settings)
+
+    @cached_property
+    def caller(self) -> Caller:
+        """Who acts in this request's mutations, by which clock and rules."""
+        return Caller(viewer=self.viewer, clock=self.clock, policy=self.policy)
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,50 @@
+"""Number search across the viewer's pools: a page of numbers, and counts per state."""
+
+import strawberry
+
+from domain import search
+from domain.errors import Problems
+from domain.pagination import page_request
+from schema.context import Info
+from schema.search import (
+    NumberConnection,
+    NumberFilterInput,
+    StateCount,
+    domain_filter,
+    state_counts,
+)
+
+
+@strawberry.type
+class SearchQueries:
+    @strawberry.field(description="Ordered by e164 ascending; only numbers the viewer may see.")
+    async def numbers(
+        self,
+        info: Info,
+        filter: NumberFilterInput | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> NumberConnection:
+        ctx = info.context
+        request = page_request(first, after, ctx.settings.max_page_size)
+        problems = Problems()
+        async with ctx.db.read() as session:
+            where = await search.build(session, ctx.viewer, domain_filter(filter), problems)
+            problems.raise_if_any()
+            page = await search.page(session, where, request)
+
+        async def count() -> int:
+            async with ctx.db.read() as session:
+                return await search.count(session, where)
+
+        return NumberConnection.from_page(page, count)
+
+    @strawberry.field(description="Counts per state for the same filter: the quick-filter tabs.")
+    async def number_counts(
+        self, info: Info, filter: NumberFilterInput | None = None
+    ) -> list[StateCount]:
+        ctx = info.context
+        problems = Problems()
+        async with ctx.db.read() as session:
+            spec = domain_filter(filter)
+            return state_counts(await search.counts_by_state(session, ctx.viewer, spec, problems))
