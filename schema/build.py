@@ -1,12 +1,11 @@
 """The assembled schema: every domain's queries and mutations, with limits and error policy."""
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLID, GraphQLScalarType, GraphQLString
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -18,6 +17,7 @@ from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from schema.common import DATETIME
 from schema.extensions import ErrorPolicy, limit_extensions
+from schema.nul_refusal import NUL_REFUSAL
 from settings import Settings
 
 log = logging.getLogger("numbra.graphql")
@@ -56,41 +56,14 @@ class NumbraSchema(strawberry.Schema):
             )
 
 
-def _refuse_nul(scalar: GraphQLScalarType) -> None:
-    """Text with a NUL character is bad input, refused before anything runs.
-
-    PostgreSQL cannot store NUL at all, and in a name, an e-mail or a CSV cell it is
-    never meant. graphql-core's String and ID are one object each for the process,
-    shared by every schema, so their input parsers are wrapped once, here.
-    """
-    if getattr(scalar, "refuses_nul", False):
-        return
-    for name in ("parse_value", "parse_literal", "coerce_input_value", "coerce_input_literal"):
-        parse = getattr(scalar, name, None)
-        if parse is not None:
-            setattr(scalar, name, _without_nul(parse, scalar.name))
-    scalar.refuses_nul = True  # type: ignore[attr-defined]
-
-
-def _without_nul(parse: Callable[..., Any], name: str) -> Callable[..., Any]:
-    def parse_checked(*args: Any, **kwargs: Any) -> Any:
-        text = parse(*args, **kwargs)
-        if isinstance(text, str) and "\x00" in text:
-            raise GraphQLError(f"{name} values may not contain NUL (\\u0000) characters")
-        return text
-
-    return parse_checked
-
-
 def build_schema(settings: Settings) -> strawberry.Schema:
-    _refuse_nul(GraphQLString)
-    _refuse_nul(GraphQLID)
     return NumbraSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         extensions=[
             *limit_extensions(settings.max_query_depth, settings.max_aliases, settings.max_tokens),
+            *NUL_REFUSAL,
             ErrorPolicy,
         ],
     )
