@@ -1,6 +1,5 @@
 """The assembled schema: every domain's queries and mutations, with limits and error policy."""
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -9,18 +8,16 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from domain.errors import DomainError
 from resolvers.access import AccessMutations, AccessQueries
 from resolvers.inventory import AllocationMutations, InventoryQueries
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from schema.common import DATETIME
-from schema.extensions import ErrorPolicy, limit_extensions
+from schema.errors import ErrorPolicy, log_unexpected
+from schema.extensions import limit_extensions
 from schema.nul_refusal import NUL_REFUSAL
 from settings import Settings
-
-log = logging.getLogger("numbra.graphql")
 
 
 @strawberry.type
@@ -39,21 +36,9 @@ class NumbraSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log what went wrong unexpectedly, with the request id; never the variables."""
+        """Log as the error policy says, instead of strawberry's logging every error."""
         context: Any = execution_context.context if execution_context else None
-        request_id = getattr(context, "request_id", "-")
-        for error in errors:
-            original = error.original_error
-            # Bad input (including variables graphql-core could not coerce) is the
-            # client's error, answered as such; it is not logged as ours.
-            if original is None or isinstance(original, DomainError | GraphQLError):
-                continue
-            log.error(
-                "internal error in %s (request id %s)",
-                ".".join(str(p) for p in error.path or ()),
-                request_id,
-                exc_info=original,
-            )
+        log_unexpected(errors, getattr(context, "request_id", "-"))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

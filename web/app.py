@@ -13,9 +13,9 @@ from domain.clock import Clock, SystemClock
 from jobs.runner import InProcessJobs
 from models.database import Database
 from schema.build import build_schema
+from schema.errors import EXCEPTION_HANDLERS
 from settings import Settings
 from web.csv_endpoints import csv_routes
-from web.database_errors import EXCEPTION_HANDLERS
 from web.graphql import NumbraGraphQL
 from web.health import health_routes
 from web.limits import BodyLimitMiddleware

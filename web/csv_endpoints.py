@@ -23,9 +23,8 @@ from domain.numbers import Caller
 from domain.policy import Policy
 from models import Role
 from models.database import Database
+from schema.errors import refusal
 from settings import Settings
-
-_STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.CONFLICT: 409}
 
 
 def csv_routes(db: Database, settings: Settings, clock: Clock) -> list[Route]:
@@ -51,21 +50,6 @@ def unauthorized() -> Response:
         status_code=401,
         headers={"WWW-Authenticate": 'Bearer realm="numbra"'},
     )
-
-
-def refusal(error: DomainError) -> Response:
-    codes = {problem.code for problem in error.problems}
-    status = next((_STATUS[code] for code in _STATUS if code in codes), 400)
-    problems = [
-        {
-            "code": problem.code.value,
-            "message": problem.message,
-            "field": list(problem.field) if problem.field else None,
-            "number": problem.number,
-        }
-        for problem in error.problems
-    ]
-    return JSONResponse({"errors": problems}, status_code=status)
 
 
 class CsvEndpoints:
