@@ -25,7 +25,7 @@ from strawberry.types import ExecutionContext
 NUL = "\x00"
 
 
-def refusal(type_name: str) -> str:
+def _nul_message(type_name: str) -> str:
     return f"{type_name} values may not contain NUL (\\u0000) characters"
 
 
@@ -33,7 +33,8 @@ class NulInLiterals(ValidationRule):
     def enter_string_value(self, node: StringValueNode, *_args: object) -> None:
         if NUL in node.value:
             expected = get_named_type(self.context.get_input_type())
-            self.report_error(GraphQLError(refusal(expected.name if expected else "String"), node))
+            message = _nul_message(expected.name if expected else "String")
+            self.report_error(GraphQLError(message, node))
 
 
 class NulInVariables(SchemaExtension):
@@ -58,7 +59,7 @@ def _variable_errors(context: ExecutionContext) -> list[GraphQLError]:
         for path in _paths_to_nul(context.variables.get(name), ""):
             # Variables are not typed here: they travel as JSON strings, so "String".
             at = f" at {path}" if path else ""
-            message = f"Variable '${name}' has invalid value{at}: {refusal('String')}"
+            message = f"Variable '${name}' has invalid value{at}: {_nul_message('String')}"
             errors.append(GraphQLError(message, definition))
     return errors
 
