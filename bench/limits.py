@@ -92,7 +92,8 @@ def make_schema(variant: str, settings: Any) -> Any:
     from strawberry.extensions.max_aliases import MaxAliasesLimiter
 
     from schema.build import Mutation, NumbraSchema, Query, build_schema
-    from schema.extensions import CACHE_SIZE, ErrorPolicy
+    from schema.errors import ErrorPolicy
+    from schema.extensions import CACHE_SIZE
 
     caches: list[Callable[[], SchemaExtension]] = [
         functools.partial(ParserCache, maxsize=CACHE_SIZE),

@@ -13,10 +13,10 @@ from domain.clock import Clock, SystemClock
 from jobs.runner import InProcessJobs
 from models.database import Database
 from schema.build import build_schema
+from schema.errors import EXCEPTION_HANDLERS
 from settings import Settings
 from web.auth import api_token_required, metrics_token_required
 from web.csv_endpoints import csv_routes
-from web.database_errors import EXCEPTION_HANDLERS
 from web.graphql import NumbraGraphQL, wants_ide
 from web.health import health_routes
 from web.limits import BodyLimitMiddleware

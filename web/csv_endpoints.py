@@ -25,10 +25,9 @@ from domain.errors import DomainError, ErrorCode, Problems
 from domain.policy import Policy
 from models import Role
 from models.database import Database
+from schema.errors import refusal
 from settings import Settings
 from web.auth import viewer_of
-
-_STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.CONFLICT: 409}
 
 
 def csv_routes(
@@ -55,21 +54,6 @@ def authenticated_viewer(request: Request) -> Viewer:
     viewer = viewer_of(request.scope)
     assert viewer is not None, "the routes' authentication lets no request without one in"
     return viewer
-
-
-def refusal(error: DomainError) -> Response:
-    codes = {problem.code for problem in error.problems}
-    status = next((_STATUS[code] for code in _STATUS if code in codes), 400)
-    problems = [
-        {
-            "code": problem.code.value,
-            "message": problem.message,
-            "field": list(problem.field) if problem.field else None,
-            "number": problem.number,
-        }
-        for problem in error.problems
-    ]
-    return JSONResponse({"errors": problems}, status_code=status)
 
 
 class CsvEndpoints:
