@@ -30,8 +30,6 @@ import functools
 import importlib.metadata
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,8 @@ from typing import Any
 from unittest import mock
 
 from tests.perf import drive_client
+from tests.perf.pinning import CLIENT_CPU, SERVER_CPU, can_pin, pinned, this_process_on
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 VARIANTS = ("none", "ours", "naive")
@@ -57,8 +57,6 @@ QUERIES = {
     """,
 }
 CONCURRENCY = 8
-SERVER_CPU = "0"
-CLIENT_CPU = "1"
 
 
 @dataclass(frozen=True)
@@ -202,42 +200,6 @@ def serve(variant: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _pinned(cpu: str, command: list[str]) -> list[str]:
-    if _can_pin():
-        return ["taskset", "-c", cpu, *command]
-    return command
-
-
-@functools.cache
-def _can_pin() -> bool:
-    cpus = {int(SERVER_CPU), int(CLIENT_CPU)}
-    return (
-        shutil.which("taskset") is not None
-        and hasattr(os, "sched_getaffinity")
-        and cpus <= os.sched_getaffinity(0)
-    )
-
-
-@contextlib.contextmanager
-def _this_process_on(cpu: str) -> Iterator[None]:
-    if not _can_pin():
-        yield
-        return
-    affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {int(cpu)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, affinity)
-
-
 def _migrate(env: dict[str, str]) -> str:
     """`numbra migrate` on the temporary database; its last stdout line is the token."""
     script = Path(sys.executable).with_name("numbra")
@@ -267,12 +229,12 @@ def _servers(workdir: Path, env: dict[str, str]) -> Iterator[list[_Server]]:
     servers: list[_Server] = []
     try:
         for variant in VARIANTS:
-            port = _free_port()
+            port = free_port()
             log = workdir / f"server-{variant}.log"
             with log.open("wb") as out:
                 command = [sys.executable, "-m", "tests.perf.limits", "serve"]
                 process = subprocess.Popen(
-                    _pinned(SERVER_CPU, [*command, "--variant", variant, "--port", str(port)]),
+                    pinned(SERVER_CPU, [*command, "--variant", variant, "--port", str(port)]),
                     cwd=ROOT,
                     env=env,
                     stdout=out,
@@ -445,7 +407,7 @@ def _over_http(timing: Timing) -> dict[str, list[dict[str, Any]]]:
             }
             command = [sys.executable, "-m", "tests.perf.limits", "client", json.dumps(spec)]
             done = subprocess.run(
-                _pinned(CLIENT_CPU, command),
+                pinned(CLIENT_CPU, command),
                 cwd=ROOT,
                 env=env,
                 capture_output=True,
@@ -486,7 +448,7 @@ def run(quick: bool = False, out: Callable[[str], None] = print) -> None:
     timing = Timing.for_mode(quick)
     pinning = (
         f"server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}"
-        if _can_pin()
+        if can_pin()
         else "NOT pinned (taskset missing or fewer than 2 CPUs)"
     )
     versions = ", ".join(
@@ -496,10 +458,10 @@ def run(quick: bool = False, out: Callable[[str], None] = print) -> None:
     out(f"Python {sys.version.split()[0]}, {versions}.")
     out(
         f"Median of {RUNS} interleaved runs. In process: {timing.in_process:g} s per run"
-        f"{f' on CPU {SERVER_CPU}' if _can_pin() else ''}. HTTP: {timing.http:g} s per run, "
+        f"{f' on CPU {SERVER_CPU}' if can_pin() else ''}. HTTP: {timing.http:g} s per run, "
         f"{CONCURRENCY} keep-alive connections, {HTTP_QUERY!r}, uvicorn on SQLite, {pinning}."
     )
-    with _this_process_on(SERVER_CPU):
+    with this_process_on(SERVER_CPU):
         in_process, shares = asyncio.run(_in_process(timing))
     http = _over_http(timing)
 
@@ -553,7 +515,7 @@ def _notes(shares: list[float], runs: list[dict[str, Any]]) -> Iterator[str]:
         others = [
             r[f"{own}_cpu_busy"] - (r[own] or 0.0) for r in runs if r[f"{own}_cpu_busy"] is not None
         ]
-        if others and _can_pin():
+        if others and can_pin():
             worst = max(0.0, *others)
             yield f"Other work (processes, interrupts) took up to {worst:.0%} of CPU {cpu} ({own})."
 

@@ -39,12 +39,10 @@ For SQLite (a temporary file) and, when reachable, PostgreSQL (a database of its
 import argparse
 import asyncio
 import contextlib
-import functools
 import http.client
 import json
 import os
 import pickle
-import shutil
 import socket
 import statistics
 import subprocess
@@ -59,10 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.perf import drive_client
+from tests.perf.pinning import CLIENT_CPU, SERVER_CPU, can_pin, pinned, this_process_on
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SERVER_CPU = "0"
-CLIENT_CPU = "1"
 CONCURRENCY = 8
 BLOCK = 1_000  # numbers are laid out in blocks of this many, in a shuffled order
 SERIES = ("+6561", "+6562", "+6566", "+6581", "+6582", "+6590", "+6591", "+6598")
@@ -623,33 +620,6 @@ def floor(port: int, captures_file: str) -> None:
 # --- Processes --------------------------------------------------------------------------
 
 
-@functools.cache
-def _can_pin() -> bool:
-    cpus = {int(SERVER_CPU), int(CLIENT_CPU)}
-    return (
-        shutil.which("taskset") is not None
-        and hasattr(os, "sched_getaffinity")
-        and cpus <= os.sched_getaffinity(0)
-    )
-
-
-def _pinned(cpu: str, command: list[str]) -> list[str]:
-    return ["taskset", "-c", cpu, *command] if _can_pin() else command
-
-
-@contextlib.contextmanager
-def _this_process_on(cpu: str) -> Iterator[None]:
-    if not _can_pin():
-        yield
-        return
-    affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {int(cpu)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, affinity)
-
-
 def _free_ports(count: int) -> list[int]:
     """Distinct free ports: all bound at once, so the system cannot hand one out twice."""
     with contextlib.ExitStack() as stack:
@@ -675,7 +645,7 @@ def _start(name: str, command: list[str], env: dict[str, str], workdir: Path, po
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            _pinned(SERVER_CPU, [*command, "--port", str(port)]),
+            pinned(SERVER_CPU, [*command, "--port", str(port)]),
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -931,7 +901,7 @@ def _throughput(
     }
     command = [sys.executable, "-m", "tests.perf.search", "client", json.dumps(spec)]
     done = subprocess.run(
-        _pinned(CLIENT_CPU, command),
+        pinned(CLIENT_CPU, command),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -1045,7 +1015,7 @@ def _one_database(label: str, url: str, size: Size, workdir: Path) -> list[str]:
             "bench client": os.getpid(),
         }
         before, wall = _cpu_snapshot(pids), time.perf_counter()
-        with _this_process_on(CLIENT_CPU):
+        with this_process_on(CLIENT_CPU):
             # Page 1 and the deep page are compared with each other: timed in turn.
             groups = [[m] for m in measures if m.key not in ("page1", "deep")]
             groups.append([by_key["page1"], by_key["deep"]])
@@ -1156,7 +1126,7 @@ def run(quick: bool = False, numbers: int | None = None, sqlite_only: bool = Fal
     size = Size.for_mode(quick, numbers)
     pinning = (
         f"servers on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}"
-        if _can_pin()
+        if can_pin()
         else "NOT pinned (taskset missing or fewer than 2 CPUs)"
     )
     print(
