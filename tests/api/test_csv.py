@@ -848,7 +848,9 @@ def peak_rss_kib(args: list[str], url: str, cwd: Path) -> tuple[int, str]:
             [NUMBRA, *args], env=environment(url), cwd=cwd, stdout=stdout, stderr=stderr
         )
         _pid, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, err.read_text()
+    # Reaped by wait4 (for its resource usage): Popen must know, or it warns it still runs.
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, err.read_text()
     return usage.ru_maxrss, out.read_text()
 
 

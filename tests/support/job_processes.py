@@ -161,6 +161,7 @@ class RedisProxy:
         self.down()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
 
     async def _up(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
