@@ -1,60 +1,24 @@
 """Test harness: every database test runs on SQLite and on PostgreSQL, over real connections.
 
-PostgreSQL gets a fresh database per run on 127.0.0.1:5432 (NUMBRA_TEST_PG_URL to
-change it). If it cannot be reached, its tests fail under CI=true and skip, saying
-why, on a developer's machine.
+PostgreSQL gets a fresh database per run (tests/support/databases.py says where, and
+what happens when it cannot be reached).
 """
 
-import asyncio
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain import organizations, tokens
 from domain.clock import ManualClock
-from migrations import scratch_database, upgrade
+from migrations import upgrade
 from models import Organization, Role
 from models.database import Database
 from settings import Settings
-from tests.support import Api, StatementCounter, empty_postgresql
-
-PG_ADMIN_URL = os.environ.get(
-    "NUMBRA_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-BACKENDS = ["sqlite", "postgresql"]
-
-
-def service_unavailable(what: str, why: object) -> None:
-    message = f"{what} is not reachable ({why})"
-    if IN_CI:
-        pytest.fail(message + "; CI needs it", pytrace=False)
-    pytest.skip(message + "; start it to run these tests")
-
-
-def pg_database(prefix: str) -> AbstractContextManager[str]:
-    """A new, migrated PostgreSQL database, dropped after; fails (CI) or skips without one."""
-    try:
-        asyncio.run(_ping(PG_ADMIN_URL))
-    except (OSError, sa.exc.SQLAlchemyError) as exc:
-        service_unavailable("PostgreSQL", exc)
-    return scratch_database(PG_ADMIN_URL, prefix)
-
-
-async def _ping(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT 1")
-    finally:
-        await engine.dispose()
+from tests.support.api import Api
+from tests.support.databases import BACKENDS, StatementCounter, empty_postgresql, pg_database
 
 
 @pytest.fixture(scope="session")

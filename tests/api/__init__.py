@@ -1,0 +1,1 @@
+"""API tests: through the ASGI app with a real token."""

@@ -1,0 +1,389 @@
+"""Fuzzing: generated requests never break the API, its pattern language or the CSV reader.
+
+- schemathesis, in its GraphQL mode, sends every query and mutation of the served
+  app generated documents (valid ones and ones that break the schema's types), with
+  an ADMIN token, on SQLite and PostgreSQL: no 5xx, every response a GraphQL
+  response (data and/or errors, non-null fields never null), every error refused
+  before running (400) or carrying a domain error code, never a masked internal error.
+- hypothesis: every pattern of the contract's language finds exactly what a plain
+  reading of the contract does; anything else is a VALIDATION error naming it.
+- hypothesis: the CSV reader survives any bytes, reports each bad row on the line
+  where its record starts, and hands good rows on as they were written.
+
+NUMBRA_FUZZ_EXAMPLES sets the examples per operation (and scales the properties):
+small in `make test`, large in `make fuzz`.
+"""
+
+import asyncio
+import csv
+import fnmatch
+import io
+import os
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.core.transport import Response
+from schemathesis.generation.case import Case
+from schemathesis.graphql import nodes
+from schemathesis.python.asgi import shutdown_lifespans
+from schemathesis.specs.graphql.schemas import GraphQLSchema
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from domain import access, numbers, organizations, phone, tokens
+from domain.access import Caller
+from domain.clock import ManualClock
+from domain.csv.imports import CHUNK
+from domain.csv.rows import BadRow, Row, RowReader
+from domain.details import NumberDetails
+from domain.errors import ErrorCode
+from domain.policy import Policy
+from models import NumberState, OrganizationKind, Role, Series
+from models.database import Database
+from schema.build import build_schema
+from settings import Settings
+from tests.support.api import Api
+from tests.support.databases import empty_postgresql
+from web.app import create_app
+
+FUZZ_EXAMPLES = int(os.environ.get("NUMBRA_FUZZ_EXAMPLES", "8"))
+CODES = {code.value for code in ErrorCode}
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.slow
+
+schemathesis.graphql.scalar(
+    "DateTime", st.datetimes(timezones=st.just(UTC)).map(lambda at: nodes.String(at.isoformat()))
+)
+schemathesis.graphql.scalar("UUID", st.uuids().map(lambda key: nodes.String(str(key))))
+
+
+# ---- schemathesis against the served app ----
+
+
+def _operations() -> list[tuple[str, str]]:
+    """(root type, field) of every query and mutation the app serves."""
+    served = build_schema(Settings(_env_file=None))._schema
+    return [
+        (root.name, field)
+        for root in (served.query_type, served.mutation_type)
+        if root is not None
+        for field in sorted(root.fields)
+    ]
+
+
+async def _seed(url: str, clock: ManualClock) -> str:
+    """A root with a partner, a series and some numbers, for generated ids to miss or hit."""
+    db = Database(url)
+    try:
+        async with db.write() as session:
+            root, _ = await organizations.ensure_root(session, "Provider", clock)
+            token = await tokens.issue(session, root, "fuzz", Role.ADMIN, clock)
+            partner = organizations.OrganizationFields(name="Partner")
+            await organizations.add_child(session, root, OrganizationKind.PARTNER, clock, partner)
+            session.add(Series(name="SG 61", prefix="+6561", country="SG", created_at=clock.now()))
+        async with db.write() as session:
+            viewer = await access.authenticate(session, token)
+            assert viewer is not None
+            await numbers.add(
+                session,
+                Caller(viewer, clock, Policy()),
+                [f"+656100{i:04d}" for i in range(20)],
+                vendor="Singtel",
+                country="SG",
+                organization_id=None,
+                details=NumberDetails(sku="DID"),
+            )
+    finally:
+        await db.dispose()
+    return token
+
+
+class _WithoutJobs:
+    """The app, its lifespan only closing its database: schemathesis serves it on an event
+    loop of its own, and the in-process jobs (sweeps) would only add noise to the run."""
+
+    def __init__(self, app: ASGIApp, db: Database) -> None:
+        self.app = app
+        self.db = db
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await self.db.dispose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+@dataclass(frozen=True)
+class Target:
+    schema: GraphQLSchema
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def target(database_url: str) -> Iterator[Target]:
+    """The app on a seeded database, loaded into schemathesis by introspection."""
+    clock = ManualClock(NOW)
+    headers = {"Authorization": f"Bearer {asyncio.run(_seed(database_url, clock))}"}
+    db = Database(database_url)
+    app = create_app(Settings(_env_file=None, database_url=database_url), db=db, clock=clock)
+    try:
+        schema = schemathesis.graphql.from_asgi("/graphql", _WithoutJobs(app, db), headers=headers)
+        yield Target(schema, headers)
+    finally:
+        shutdown_lifespans()
+        if not database_url.startswith("sqlite"):
+            asyncio.run(empty_postgresql(database_url))
+
+
+def check_response(case: Case[Any], response: Response) -> None:
+    """What every answer to a generated operation must be."""
+    assert response.status_code < 500, (case.body, response.text)
+    # schemathesis: a JSON object, and no non-null field answered with null.
+    case.operation.validate_response(response, case=case)
+    body: dict[str, Any] = response.json()
+    assert set(body) <= {"data", "errors", "extensions"}, body
+    errors: list[dict[str, Any]] = body.get("errors", [])
+    if response.status_code == 400:
+        # Refused before running: the document does not validate against the schema.
+        assert body["data"] is None, body
+        assert errors, body
+        assert all("path" not in error for error in errors), body
+        return
+    assert response.status_code == 200, (response.status_code, body)
+    assert "data" in body, body
+    for error in errors:
+        code = error.get("extensions", {}).get("code")
+        assert code != "INTERNAL", f"masked internal error for {case.body!r}: {error}"
+        assert code in CODES, f"an error without a domain code for {case.body!r}: {error}"
+
+
+def test_generated_operations_get_well_formed_answers(
+    target: Target, subtests: pytest.Subtests
+) -> None:
+    # One test over every operation (each a subtest): no other test's database work
+    # can interleave with the seeded database it needs.
+    for root, field in _operations():
+        operation = target.schema[root][field]
+        cases = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
+            GenerationMode.NEGATIVE
+        )
+
+        @settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(case=cases)
+        def answered(case: Case[Any]) -> None:
+            check_response(case, case.call(headers=target.headers))
+
+        with subtests.test(operation=f"{root}.{field}"):
+            answered()
+
+
+# ---- the pattern language ----
+
+
+def _inventory() -> list[str]:
+    """Thirty-odd valid numbers of two countries, their digits drawn from a few so that
+    patterns find some and not others."""
+    draw = random.Random(2026)
+    candidates = (
+        [f"+656{draw.choice('156')}{''.join(draw.choices('0156', k=6))}" for _ in range(16)]
+        + [f"+659{''.join(draw.choices('0156', k=7))}" for _ in range(8)]
+        + [f"+4420794600{draw.choice('0156')}{draw.choice('0156')}" for _ in range(10)]
+    )
+    return sorted({e164 for e164 in candidates if phone.normalise_valid(e164) == e164})
+
+
+INVENTORY = _inventory()
+SEARCH = """query($p: String) {
+  numbers(filter: {pattern: $p}, first: 500) { edges { node { e164 } } }
+}"""
+
+
+def expected_matches(pattern: str) -> set[str]:
+    """The contract's reading of a pattern, over the inventory."""
+    if "*" not in pattern:
+        if pattern.startswith("+"):
+            return {e164 for e164 in INVENTORY if e164.startswith(pattern)}
+        return {e164 for e164 in INVENTORY if pattern in e164}
+    whole = pattern if pattern.startswith(("+", "*")) else "+" + pattern
+    # Digits and "+" are themselves to fnmatch, and "*" is any run.
+    return {e164 for e164 in INVENTORY if fnmatch.fnmatchcase(e164, whole)}
+
+
+def is_pattern(text: str) -> bool:
+    """Digits and '*', at least one, after an optional leading '+'."""
+    body = text.removeprefix("+")
+    return body != "" and all(char in "0123456789*" for char in body)
+
+
+@st.composite
+def patterns(draw: st.DrawFn) -> str:
+    """A piece of an inventory number with '*' put in or put for some of its digits."""
+    e164 = draw(st.sampled_from(INVENTORY))
+    start = draw(st.integers(0, len(e164) - 1))
+    chars = list(e164[start : draw(st.integers(start + 1, len(e164)))])
+    first = 1 if chars[0] == "+" else 0
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(first, len(chars)))
+        if at < len(chars) and draw(st.booleans()):
+            chars[at] = "*"
+        else:
+            chars.insert(at, "*")
+    pattern = "".join(chars)
+    assume(is_pattern(pattern))
+    return pattern
+
+
+@pytest.fixture
+async def pattern_api(api: Api) -> Api:
+    for country in ("SG", "GB"):
+        prefix = "+65" if country == "SG" else "+44"
+        chosen = [e164 for e164 in INVENTORY if e164.startswith(prefix)]
+        fields = {"vendor": "V", "country": country, "sku": "DID", "numbers": chosen}
+        added = await api.gql(
+            "mutation($input: AddNumbersInput!) { addNumbers(input: $input)"
+            " { userErrors { message } } }",
+            {"input": fields},
+        )
+        assert added["addNumbers"]["userErrors"] == []
+    return api
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES * 12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pattern=patterns()
+    | st.text("+*0123456789", min_size=1, max_size=14)
+    # A NUL is refused before any search runs (tests/test_abuse.py), not a pattern case.
+    | st.text(st.characters(exclude_characters="\x00"), max_size=14)
+    | st.text("0123456789", min_size=1).map(lambda digits: "*" * 40 + digits)
+)
+async def test_a_pattern_finds_what_the_contract_says_or_is_a_validation_error(
+    pattern_api: Api, pattern: str
+) -> None:
+    body = (await pattern_api.post(SEARCH, {"p": pattern})).json()
+    if is_pattern(pattern):
+        assert "errors" not in body, (pattern, body)
+        found = {edge["node"]["e164"] for edge in body["data"]["numbers"]["edges"]}
+        assert found == expected_matches(pattern), pattern
+    else:
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "VALIDATION", (pattern, error)
+        assert repr(pattern) in error["message"], (pattern, error)
+
+
+# ---- the CSV reader ----
+
+
+def read_all(data: bytes) -> tuple[list[Row], list[BadRow]]:
+    """Every row and bad row of a file, read as POST /import/numbers reads it."""
+    reader = RowReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
+    if reader.header_problem is not None:
+        return [], [reader.header_problem]
+    rows: list[Row] = []
+    bad: list[BadRow] = []
+    while (batch := reader.take(CHUNK)) is not None:
+        rows += batch.rows
+        bad += batch.bad
+    return rows, bad
+
+
+HEADER = "number,vendor,country,sku,state,notes\n"
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@settings(max_examples=FUZZ_EXAMPLES * 25, deadline=None)
+@given(
+    data=st.binary(max_size=400)
+    | st.text("+0123456789,;\"'\n\r -|abcSGLOCKED\x00\u00e9", max_size=400).map(
+        lambda text: (HEADER + text).encode()
+    )
+)
+def test_any_bytes_are_read_into_rows_and_bad_rows_without_raising(data: bytes) -> None:
+    rows, bad = read_all(data)
+
+    lines = data.count(b"\n") + data.count(b"\r") + 1
+    for line in [row.line for row in rows] + [row.line for row in bad]:
+        assert 1 <= line <= lines, (line, lines)
+    assert [row.line for row in rows] == sorted(row.line for row in rows)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A record as written, and what the reader must make of it."""
+
+    cells: list[str]
+    good: bool
+    e164: str
+
+
+NOTES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
+
+
+@st.composite
+def records(draw: st.DrawFn, index: int) -> Written:
+    e164 = f"+65610{index:05d}"
+    notes = draw(NOTES)
+    kind = draw(st.sampled_from(["good", "number", "state", "cells", "vendor"]))
+    cells = {
+        "good": [e164, "Singtel", "SG", "DID", draw(st.sampled_from(["", "LOCKED"])), notes],
+        "number": ["+65" + "0" * 12, "Singtel", "SG", "DID", "", notes],
+        "state": [e164, "Singtel", "SG", "DID", "ASSIGNED", notes],
+        "cells": [e164, "Singtel", "SG"],
+        "vendor": [e164, "", "SG", "DID", "", notes],
+    }[kind]
+    return Written(cells, kind == "good", e164)
+
+
+@settings(max_examples=FUZZ_EXAMPLES * 6, deadline=None)
+@given(
+    written=st.integers(1, 12).flatmap(
+        lambda n: st.tuples(*(records(index) for index in range(n))).map(list)
+    ),
+    blanks=st.lists(st.booleans(), min_size=12, max_size=12),
+)
+def test_bad_rows_are_reported_on_their_line_and_good_rows_read_as_written(
+    written: list[Written], blanks: list[bool]
+) -> None:
+    text = io.StringIO()
+    text.write(HEADER)
+    # As the export writes: "\r\n" after each record, and any cell holding "\r" or "\n" quoted.
+    writer = csv.writer(text)
+    starts = []
+    for record, blank_before in zip(written, blanks, strict=False):
+        if blank_before:
+            text.write("\n")
+        # A line ends at "\r\n", "\r" or "\n", inside a quoted cell too, as editors show it.
+        starts.append(len(LINE_BREAK.findall(text.getvalue())) + 1)
+        writer.writerow(record.cells)
+
+    rows, bad = read_all(text.getvalue().encode())
+
+    good = [(start, record) for start, record in zip(starts, written, strict=True) if record.good]
+    assert [row.line for row in rows] == [start for start, _ in good]
+    assert [row.line for row in bad] == [
+        start for start, record in zip(starts, written, strict=True) if not record.good
+    ]
+    for row, (_, record) in zip(rows, good, strict=True):
+        state = NumberState.LOCKED if record.cells[4] else NumberState.AVAILABLE
+        assert row.numbers == [record.e164]
+        assert (row.fields.vendor, row.fields.sku, row.fields.state) == ("Singtel", "DID", state)
+        assert row.fields.notes == (record.cells[5] or None)

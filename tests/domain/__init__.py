@@ -1,0 +1,1 @@
+"""Domain tests: the rules through the domain layer, without HTTP."""

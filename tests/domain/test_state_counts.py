@@ -1,0 +1,117 @@
+"""The per-pool state counters that triggers keep (migration 0005) stay exact.
+
+numberCounts and Organization.numberCounts answer from them, so after any mix of
+lifecycle moves, allocations, withdrawals, imports and sweeps they must equal a
+count of the numbers themselves.
+"""
+
+import asyncio
+import io
+import random
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from domain import allocation, numbers
+from domain.clock import ManualClock
+from domain.csv import imports
+from domain.notices import NoticeRules
+from domain.sweep import sweep
+from models import Number, OrganizationKind
+from models.database import Database
+from models.numbers import NumberStateCount
+from tests.support.api import Api, gid
+from tests.support.lifecycle import ACTIONS, Actions, attempt
+from tests.support.world import World
+
+NUMBERS = [f"+65610000{i:02d}" for i in range(24)]
+IMPORTED = "number,vendor,country,sku,state\n+6561000100,V,SG,sku-1,AVAILABLE\n"
+IMPORTED += "+6561000101,V,SG,sku-1,LOCKED\n+6561000102-+6561000104,V,SG,sku-1,\n"
+MOVES = [*ACTIONS, "allocate", "withdraw"]
+COUNTS = "query($filter: NumberFilter) { numberCounts(filter: $filter) { state count } }"
+
+
+async def counters_and_numbers(db: Database) -> tuple[dict[object, int], dict[object, int]]:
+    """(organization, state) → count, from the counters and from the numbers."""
+    async with db.read() as session:
+        kept = await session.execute(
+            sa.select(
+                NumberStateCount.organization_id, NumberStateCount.state, NumberStateCount.total()
+            ).group_by(NumberStateCount.organization_id, NumberStateCount.state)
+        )
+        counted = await session.execute(
+            sa.select(Number.organization_id, Number.state, sa.func.count()).group_by(
+                Number.organization_id, Number.state
+            )
+        )
+        return (
+            {(org, state): n for org, state, n in kept if n},
+            {(org, state): n for org, state, n in counted},
+        )
+
+
+async def move(actions: Actions, name: str, e164: str) -> None:
+    """One move on one number; a move its state forbids fails and changes nothing."""
+    if name in ("allocate", "withdraw"):
+        request = allocation.Request(gid(actions.customer), None, None, [e164], None)
+        operation = allocation.allocate if name == "allocate" else allocation.withdraw
+        await attempt(actions.world.run(operation, request))
+    else:
+        await attempt(getattr(actions, name)(e164))
+
+
+async def customer_with(db: Database, clock: ManualClock, added: list[str]) -> Actions:
+    """A customer below the root; `added` AVAILABLE numbers in the root's pool."""
+    world = await World.create(db, clock)
+    actions = Actions(world, await world.org("Customer", OrganizationKind.CUSTOMER))
+    await world.add_named(added)
+    return actions
+
+
+async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_change(
+    api: Api, db: Database, clock: ManualClock
+) -> None:
+    actions = await customer_with(db, clock, NUMBERS)
+    customer = actions.customer
+    moves = random.Random(5)
+    for step in range(80):
+        await move(actions, moves.choice(MOVES), moves.choice(NUMBERS))
+        if step % 20 == 19:
+            kept, counted = await counters_and_numbers(db)
+            assert kept == counted
+    report = await imports.import_csv(db, actions.world.caller, io.StringIO(IMPORTED))
+    assert report.added == 5
+    clock.advance(timedelta(days=800))
+    await sweep(db, clock, NoticeRules())
+    kept, counted = await counters_and_numbers(db)
+    assert kept == counted
+
+    # The counters' answer and a count over the numbers (country forces one) agree.
+    for pools in ({}, {"organizationId": gid(customer), "includeDescendants": True}):
+        fast = await api.gql(COUNTS, {"filter": pools})
+        slow = await api.gql(COUNTS, {"filter": pools | {"country": "SG"}})
+        assert fast == slow
+    customer_token = await api.token_for(customer)
+    fast = await api.gql(COUNTS, {"filter": {"states": ["AVAILABLE"]}}, token=customer_token)
+    slow = await api.gql(
+        COUNTS, {"filter": {"states": ["AVAILABLE"], "country": "SG"}}, token=customer_token
+    )
+    assert fast == slow
+    total = sum(row["count"] for row in fast["numberCounts"])
+    assert total == counted.get((customer.id, "AVAILABLE"), 0)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_on_postgresql_a_writer_never_waits_for_the_counters_of_another(
+    db: Database, clock: ManualClock
+) -> None:
+    """Two transactions change numbers of the same pool and state: neither waits."""
+    actions = await customer_with(db, clock, NUMBERS[:2])
+    world = actions.world
+    async with db.write() as session:
+        # Still open: its counter changes are not committed while the other runs.
+        await numbers.lock(session, world.caller, [NUMBERS[0]], remark=None, expires_at=None)
+        await asyncio.wait_for(actions.lock(NUMBERS[1]), timeout=10)
+    kept, counted = await counters_and_numbers(db)
+    assert kept == counted == {(world.root.id, "LOCKED"): 2}

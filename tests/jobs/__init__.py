@@ -1,0 +1,1 @@
+"""Job tests: the sweep, the notices and the actors, run for real."""

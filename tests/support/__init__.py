@@ -1,0 +1,1 @@
+"""What the tests share: the world builder, the API client, databases, processes, mail."""

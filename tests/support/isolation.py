@@ -1,0 +1,701 @@
+"""Tenant isolation cases, generated from the served schema, and the tenants they aim across.
+
+`build_tenancy` makes one tree of tenants, each holding numbers in every state and
+marked with a secret (its label + "-secret") in every text it owns. `cases` reads the
+schema: every argument of every Query and Mutation field, and of every nested field
+that takes arguments, is filled from FILLERS, keyed by (type, argument name). An
+argument that names an object (an id, a number, a subscription, a filter value) is a
+*target*: each case aims one target at other tenants' objects and at a made-up one.
+An argument the table cannot fill is listed by `unfilled`, so a new field fails a
+test instead of going untested.
+"""
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import graphql
+import sqlalchemy as sa
+
+from domain import access, ids, series
+from domain.details import NumberDetails
+from domain.pagination import encode_cursor
+from models import Base, Organization, OrganizationKind, Role
+from models.database import Database
+from schema.build import build_schema
+from schema.numbers import TYPE_NAME as NUMBER_TYPE
+from settings import Settings
+from tests.support.api import Api, gid
+from tests.support.world import World
+
+# label: (kind, parent label)
+# Every viewer has a child, so allocation has somewhere to go.
+TREE = {
+    "P1": (OrganizationKind.PARTNER, "root"),
+    "C1": (OrganizationKind.CUSTOMER, "P1"),
+    "D1": (OrganizationKind.DEPARTMENT, "C1"),
+    "E1": (OrganizationKind.DEPARTMENT, "D1"),
+    "C2": (OrganizationKind.CUSTOMER, "P1"),
+    "D2": (OrganizationKind.DEPARTMENT, "C2"),
+    "P2": (OrganizationKind.PARTNER, "root"),
+    "C3": (OrganizationKind.CUSTOMER, "P2"),
+}
+# Siblings (C1, C2), a partner above them (P1), a department below one of them (D1).
+VIEWERS = ("C1", "C2", "P1", "D1")
+# What each tenant's numbers are left as, one number each.
+STATES = ("available", "reserved", "locked", "assigned", "deleted", "held")
+# Number filter fields that name a tenant's own text, and the text each tenant uses.
+TEXTS = {
+    "sku": "{} sku",
+    "vendor": "{} vendor",
+    "routing": "{} routing",
+    "visibleToDomain": "{}.example",
+    "tag": "{} tag",
+}
+SERIES_PREFIX = "+6561"
+
+
+def made_up_number(index: int) -> str:
+    """A valid number no tenant holds (tenants hold +6561…)."""
+    return f"+656999{index:04d}"
+
+
+@dataclass
+class Tenant:
+    label: str
+    org: Organization
+    tokens: dict[Role, str]
+    numbers: dict[str, str]
+    # The subscription of the ASSIGNED number, and the one whose expiry holds "held".
+    subscriptions: tuple[uuid.UUID, uuid.UUID]
+
+    @property
+    def secret(self) -> str:
+        return f"{self.label}-secret"
+
+    @property
+    def gid(self) -> str:
+        return gid(self.org)
+
+    @property
+    def admin(self) -> str:
+        return self.tokens[Role.ADMIN]
+
+    def text(self, name: str) -> str:
+        return TEXTS[name].format(self.secret)
+
+    def secrets(self) -> list[str]:
+        """Every string that would show this tenant's data if an answer held it."""
+        return [
+            self.secret,
+            self.gid,
+            str(self.org.uuid),
+            *(str(s) for s in self.subscriptions),
+            *self.numbers.values(),
+            *(number_gid(e164) for e164 in self.numbers.values()),
+        ]
+
+
+def number_gid(e164: str) -> str:
+    return ids.encode(NUMBER_TYPE, e164)
+
+
+@dataclass
+class Tenancy:
+    api: Api
+    tenants: dict[str, Tenant]
+    series_gid: str
+    # Last event id of each number, for history cursors.
+    last_event: dict[str, int] = field(default_factory=dict)
+
+    def within(self, label: str) -> list[Tenant]:
+        """The tenants a token of `label` may see: its organization's subtree."""
+        top = self.tenants[label].org.path
+        return [t for t in self.tenants.values() if t.org.path.startswith(top)]
+
+    def child(self, label: str) -> "Tenant":
+        parent = self.tenants[label].org.id
+        return next(t for t in self.tenants.values() if t.org.parent_id == parent)
+
+    def foreign(self, label: str) -> list[Tenant]:
+        top = self.tenants[label].org.path
+        return [t for t in self.tenants.values() if not t.org.path.startswith(top)]
+
+    def forbidden(self, label: str) -> list[str]:
+        return sorted({s for t in self.foreign(label) for s in t.secrets()}, key=len, reverse=True)
+
+    def visible_numbers(self, label: str) -> set[str]:
+        return {e164 for t in self.within(label) for e164 in t.numbers.values()}
+
+    @property
+    def later(self) -> datetime:
+        return self.api.clock.now() + timedelta(days=60)
+
+
+# ---- the tree ----
+
+
+async def build_tenancy(api: Api) -> Tenancy:
+    """Every tenant's numbers, put into each state by the tenant's own admin token."""
+    world = World(api.db, api.clock, await api.root())
+    orgs = {"root": world.root}
+    for label, (kind, parent) in TREE.items():
+        emails = {"billing_email": f"billing@{label}-secret.example"}
+        orgs[label] = await world.org(f"{label}-secret", kind, orgs[parent], **emails)
+    tokens = {
+        label: {role: await api.token_for(org, role, f"{label}-secret {role}") for role in Role}
+        for label, org in orgs.items()
+    }
+    async with api.db.write() as session:
+        root_viewer = await access.authenticate(session, tokens["root"][Role.ADMIN])
+        assert root_viewer is not None
+        row = await series.create(
+            session, root_viewer, api.clock, name="Singapore 61", prefix=SERIES_PREFIX, country="SG"
+        )
+    tenancy = Tenancy(api, {}, ids.encode(series.TYPE_NAME, row.uuid))
+    for index, (label, org) in enumerate(orgs.items()):
+        e164s = {state: f"{SERIES_PREFIX}{index:02d}00{k:02d}" for k, state in enumerate(STATES)}
+        tenancy.tenants[label] = Tenant(
+            label, org, tokens[label], e164s, (uuid.uuid4(), uuid.uuid4())
+        )
+    for tenant in tenancy.tenants.values():
+        children = [t for t in tenancy.tenants.values() if t.org.parent_id == tenant.org.id]
+        await _stock(world, tenancy, tenant, children[0] if children else tenant)
+    async with api.db.read() as session:
+        rows = await session.execute(
+            sa.text(
+                "SELECT n.e164, max(e.id) FROM number_events e JOIN numbers n"
+                " ON n.id = e.number_id GROUP BY n.e164"
+            )
+        )
+        tenancy.last_event = {e164: last for e164, last in rows}
+    return tenancy
+
+
+async def _stock(world: World, tenancy: Tenancy, tenant: Tenant, holder: Tenant) -> None:
+    """Add the tenant's numbers and move each into its state; `holder` is a child if any."""
+    async with world.db.read() as session:
+        viewer = await access.authenticate(session, tenant.admin)
+    assert viewer is not None
+    own = world.by(viewer)
+    secret, e164 = tenant.secret, tenant.numbers
+    assigned, held = tenant.subscriptions
+    texts = {name: tenant.text(name) for name in TEXTS}
+    details = NumberDetails(
+        sku=texts["sku"],
+        routing=texts["routing"],
+        visible_to_domain=texts["visibleToDomain"],
+        tag=texts["tag"],
+        notes=f"{secret} notes",
+    )
+    await own.add_named(list(e164.values()), vendor=texts["vendor"], details=details)
+    reserved = [e164["reserved"]]
+    await own.reserve(reserved, holder.org, remark=f"{secret} remark", tag=f"{secret} holder")
+    await own.extend(reserved, tenancy.later, remark=secret)
+    await own.lock([e164["locked"]], remark=f"{secret} lock")
+    await own.assign([e164["assigned"]], assigned, owner=holder.org, remark=secret)
+    await own.delete([e164["deleted"]], remark=secret)
+    await own.assign([e164["held"]], held, remark=secret)
+    await own.expire_subscription(held, remark=secret)
+
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+async def snapshot(db: Database) -> Snapshot:
+    """Every row of every table: what a refused mutation must leave as it was."""
+    found: Snapshot = {}
+    async with db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            found[table.name] = [tuple(row) for row in (await session.execute(query)).all()]
+    return found
+
+
+# ---- how to fill an argument ----
+
+
+class Expect(Enum):
+    # Answered exactly as a made-up value of the same kind is.
+    ABSENT = "absent"
+    # Answered exactly as a value the viewer's own tenant holds (existence cannot be
+    # hidden where values are unique: addNumbers of a number someone holds).
+    EXISTING = "existing"
+    # Only checked to answer within the viewer's subtree (a cursor is a position).
+    SCOPED = "scoped"
+
+
+Value = Callable[[Tenancy, str], Any]
+
+
+@dataclass(frozen=True)
+class Neutral:
+    """An argument that names nothing of a tenant; `value` None leaves it out."""
+
+    value: Value | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """An argument that names a tenant's object: the viewer's own, others', a stand-in."""
+
+    own: Value
+    foreign: Callable[[Tenancy, str], list[Any]]
+    stand_in: Callable[[Tenancy, str, Any], Any]
+    expect: Expect = Expect.ABSENT
+
+
+Filler = Neutral | Target
+
+
+def _spread(tenancy: Tenancy, label: str) -> list[tuple[Tenant, str]]:
+    """Foreign (tenant, state) pairs covering every foreign tenant and every state."""
+    foreign = tenancy.foreign(label)
+    return [
+        (foreign[i % len(foreign)], STATES[i % len(STATES)])
+        for i in range(max(len(foreign), len(STATES)))
+    ]
+
+
+def _own(label: str, state: str = "available") -> Value:
+    return lambda t, viewer: t.tenants[viewer].numbers[state]
+
+
+def _made_up_like(value: Any) -> Any:
+    if isinstance(value, list):
+        return [made_up_number(i) for i in range(len(value))]
+    return made_up_number(0)
+
+
+ORG_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].gid,
+    foreign=lambda t, viewer: [f.gid for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: ids.encode("Organization", uuid.uuid4()),
+)
+# Allocation moves numbers between a parent and a child the viewer is above.
+CHILD_ID = Target(
+    own=lambda t, viewer: t.child(viewer).gid, foreign=ORG_ID.foreign, stand_in=ORG_ID.stand_in
+)
+ORG_UUID = Target(
+    own=lambda t, viewer: str(t.tenants[viewer].org.uuid),
+    foreign=lambda t, viewer: [str(f.org.uuid) for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: str(uuid.uuid4()),
+)
+NODE_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].gid,
+    foreign=lambda t, viewer: [
+        *(f.gid for f in t.foreign(viewer)),
+        *(number_gid(f.numbers[state]) for f, state in _spread(t, viewer)),
+    ],
+    stand_in=lambda t, viewer, _v: ids.encode("Organization", uuid.uuid4()),
+)
+NUMBER = Target(
+    own=_own("available"),
+    foreign=lambda t, viewer: [f.numbers[state] for f, state in _spread(t, viewer)],
+    stand_in=lambda t, viewer, value: _made_up_like(value),
+)
+# The number leaving a subscription in a swap: the viewer's own is one that is assigned.
+OLD_NUMBER = Target(own=_own("assigned"), foreign=NUMBER.foreign, stand_in=NUMBER.stand_in)
+NUMBER_LIST = Target(
+    own=lambda t, viewer: [t.tenants[viewer].numbers["available"]],
+    foreign=lambda t, viewer: [[e for f in t.foreign(viewer) for e in f.numbers.values()]],
+    stand_in=lambda t, viewer, value: _made_up_like(value),
+)
+
+
+def _chunks(values: list[str], size: int) -> list[list[str]]:
+    """`values` in lists of exactly `size` (the last one overlapping the one before)."""
+    return [
+        values[max(0, min(i, len(values) - size)) :][:size] for i in range(0, len(values), size)
+    ]
+
+
+NEW_NUMBERS = Target(
+    own=lambda t, viewer: [made_up_number(99)],
+    foreign=lambda t, viewer: _chunks(
+        [e for f in t.foreign(viewer) for e in f.numbers.values()], len(STATES)
+    ),
+    stand_in=lambda t, viewer, _v: list(t.tenants[viewer].numbers.values()),
+    expect=Expect.EXISTING,
+)
+SUBSCRIPTION = Target(
+    own=lambda t, viewer: str(t.tenants[viewer].subscriptions[0]),
+    foreign=lambda t, viewer: [str(s) for f in t.foreign(viewer) for s in f.subscriptions],
+    stand_in=lambda t, viewer, _v: str(uuid.uuid4()),
+)
+
+
+def _text(name: str) -> Target:
+    return Target(
+        own=lambda t, viewer: t.tenants[viewer].text(name),
+        foreign=lambda t, viewer: [f.text(name) for f in t.foreign(viewer)],
+        stand_in=lambda t, viewer, _v: f"made-up {name}",
+    )
+
+
+def _cursor(key: Callable[[Tenancy, Tenant, str], Any]) -> Target:
+    return Target(
+        own=lambda t, viewer: None,
+        foreign=lambda t, viewer: [
+            encode_cursor(key(t, f, state)) for f, state in _spread(t, viewer)
+        ],
+        stand_in=lambda t, viewer, _v: None,
+        expect=Expect.SCOPED,
+    )
+
+
+def _constant(value: Any) -> Neutral:
+    return Neutral(lambda _t, _viewer: value)
+
+
+OMIT = Neutral()
+
+# (type, argument name) -> filler. The type is the input type holding the argument, or
+# "Type.field" for a field's own arguments; failing those, the argument's named type.
+FILLERS: dict[tuple[str, str], Filler] = {
+    # Ids, numbers and subscriptions wherever they appear.
+    ("ID", "id"): NODE_ID,
+    ("ID", "organizationId"): ORG_ID,
+    ("ID", "parentId"): ORG_ID,
+    ("ID", "reservedForId"): ORG_ID,
+    ("ID", "seriesId"): Neutral(lambda t, _viewer: t.series_gid),  # one catalogue for all
+    ("AllocateNumbersInput", "organizationId"): CHILD_ID,
+    ("WithdrawNumbersInput", "organizationId"): CHILD_ID,
+    # Either a series and a quantity, or numbers: a foreign one is named on its own.
+    ("AllocateNumbersInput", "seriesId"): OMIT,
+    ("WithdrawNumbersInput", "seriesId"): OMIT,
+    ("UUID", "ownerUuid"): ORG_UUID,
+    ("UUID", "subscriptionUuid"): SUBSCRIPTION,
+    ("UUID", "didReservationUuid"): Neutral(lambda _t, _viewer: str(uuid.uuid4())),
+    ("String", "numbers"): NUMBER_LIST,
+    ("String", "e164"): NUMBER,
+    ("String", "oldNumber"): OLD_NUMBER,
+    ("String", "newNumber"): NUMBER,
+    # Cursors are positions in one list; a foreign one must not widen it.
+    ("Query.organizations", "after"): _cursor(lambda _t, f, _s: f.org.path),
+    ("Query.numbers", "after"): _cursor(lambda _t, f, state: f.numbers[state]),
+    ("Organization.numbers", "after"): _cursor(lambda _t, f, state: f.numbers[state]),
+    ("Number.history", "after"): _cursor(lambda t, f, state: t.last_event[f.numbers[state]]),
+    ("Query.series", "after"): OMIT,  # series are one catalogue for every tenant
+    # The filter: each field that names a tenant's value.
+    ("NumberFilter", "pattern"): NUMBER,
+    **{("NumberFilter", name): _text(name) for name in TEXTS},
+    ("NumberFilter", "includeDescendants"): _constant(True),
+    # What a request sets rather than names.
+    ("AddNumbersInput", "numbers"): NEW_NUMBERS,
+    ("AddNumbersInput", "vendor"): _constant("isolation vendor"),
+    ("AddNumbersInput", "country"): _constant("SG"),
+    ("AddNumbersInput", "sku"): _constant("isolation sku"),
+    ("AssignNumbersInput", "subscriptionUuid"): Neutral(lambda _t, _v: str(uuid.uuid4())),
+    ("CreateSeriesInput", "name"): _constant("Singapore 69"),
+    ("CreateSeriesInput", "prefix"): _constant("+6569"),
+    ("CreateSeriesInput", "country"): _constant("SG"),
+    ("String", "name"): _constant("isolation"),
+    ("OrganizationKind", "kind"): _constant("DEPARTMENT"),
+    ("Role", "role"): _constant("ADMIN"),
+    ("DeletionReason", "reason"): _constant("FAULTY"),
+    # Optional ends keep their defaults (a reservation's, a lock's own period).
+    ("ExtendReservationInput", "expiresAt"): Neutral(lambda t, _viewer: t.later.isoformat()),
+    ("Boolean", "includeDescendants"): _constant(True),
+    **{
+        (type_name, name): OMIT
+        for type_name, names in {
+            "Int": ["first", "quantity"],
+            "String": [
+                "remark",
+                "tag",
+                "notes",
+                "sku",
+                "vendor",
+                "country",
+                "routing",
+                "visibleToDomain",
+                "pattern",
+                "billingEmail",
+                "ownerEmail",
+                "supportEmail",
+            ],
+            "Boolean": ["golden", "portedIn"],
+            "Capability": ["capabilities"],
+            "NumberState": ["states"],
+            "DateTime": ["expiresBefore", "expiresAt"],
+        }.items()
+        for name in names
+    },
+}
+
+
+# ---- the schema ----
+
+
+def served_schema() -> graphql.GraphQLSchema:
+    return graphql.build_schema(build_schema(Settings(_env_file=None)).as_str())
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One argument (or input field) to fill: its path from the field, type, filler."""
+
+    path: tuple[str, ...]
+    type: graphql.GraphQLInputType
+    filler: Filler | None
+
+    @property
+    def required(self) -> bool:
+        return graphql.is_non_null_type(self.type)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A field of `owner`, with `target` (a leaf's path) aimed across tenants, if any."""
+
+    owner: str
+    field: str
+    target: tuple[str, ...] | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.owner}.{self.field}({'.'.join(self.target or ('-',))})"
+
+
+def _leaves(
+    owner: str, args: dict[str, graphql.GraphQLArgument] | dict[str, graphql.GraphQLInputField]
+) -> Iterator[Leaf]:
+    for name, arg in args.items():
+        named = graphql.get_named_type(arg.type)
+        if isinstance(named, graphql.GraphQLInputObjectType):
+            for leaf in _leaves(named.name, named.fields):
+                yield Leaf((name, *leaf.path), leaf.type, leaf.filler)
+        else:
+            filler = FILLERS.get((owner, name)) or FILLERS.get((named.name, name))
+            yield Leaf((name,), arg.type, filler)
+
+
+def fields_with_arguments(
+    schema: graphql.GraphQLSchema,
+) -> Iterator[tuple[str, str, graphql.GraphQLField]]:
+    """Every Query and Mutation field, and every other object field taking arguments."""
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, graphql.GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        root = type_ in (schema.query_type, schema.mutation_type)
+        for name, field_ in type_.fields.items():
+            if root or field_.args:
+                yield type_.name, name, field_
+
+
+def leaves(owner: str, name: str, field_: graphql.GraphQLField) -> list[Leaf]:
+    return list(_leaves(f"{owner}.{name}", field_.args))
+
+
+def unfilled(schema: graphql.GraphQLSchema) -> list[str]:
+    """Arguments FILLERS does not know, as "Type.field(path: Type)"."""
+    return [
+        f"{owner}.{name}({'.'.join(leaf.path)}: {leaf.type})"
+        for owner, name, field_ in fields_with_arguments(schema)
+        for leaf in leaves(owner, name, field_)
+        if leaf.filler is None
+    ]
+
+
+def cases(schema: graphql.GraphQLSchema) -> list[Case]:
+    """One case per target argument of each field; one with no target for the others."""
+    found = []
+    for owner, name, field_ in fields_with_arguments(schema):
+        targets = [
+            leaf.path for leaf in leaves(owner, name, field_) if isinstance(leaf.filler, Target)
+        ]
+        found += [Case(owner, name, path) for path in targets] or [Case(owner, name, None)]
+    return found
+
+
+def selection(type_: graphql.GraphQLNamedType, depth: int) -> str:
+    """Every field of `type_` that needs no argument, nested `depth` object levels down."""
+    if isinstance(type_, graphql.GraphQLInterfaceType):
+        raise AssertionError("select interfaces through `fragments`")
+    assert isinstance(type_, graphql.GraphQLObjectType)
+    chosen = []
+    for name, field_ in type_.fields.items():
+        if any(graphql.is_required_argument(arg) for arg in field_.args.values()):
+            continue
+        inner = graphql.get_named_type(field_.type)
+        if graphql.is_leaf_type(inner):
+            chosen.append(name)
+        elif depth > 0:
+            chosen.append(f"{name} {{ {_inner(inner, depth - 1)} }}")
+    return " ".join(chosen)
+
+
+def _inner(type_: graphql.GraphQLNamedType, depth: int) -> str:
+    if isinstance(type_, graphql.GraphQLInterfaceType):
+        return "__typename"  # nested interfaces are reached through `node` instead
+    return selection(type_, depth)
+
+
+def fragment(
+    schema: graphql.GraphQLSchema, type_: graphql.GraphQLNamedType, depth: int, name: str = "R"
+) -> str:
+    """`fragment <name> on <type>` selecting everything, interfaces through each implementation."""
+    if isinstance(type_, graphql.GraphQLInterfaceType):
+        body = " ".join(
+            f"... on {impl.name} {{ {selection(impl, depth)} }}"
+            for impl in schema.get_implementations(type_).objects
+        )
+    else:
+        body = selection(type_, depth)
+    return f"fragment {name} on {type_.name} {{ {body} }}"
+
+
+# ---- answers ----
+
+
+def strings(value: Any) -> list[str]:
+    """The strings of an argument's value, longest first (to replace them in an answer)."""
+    if isinstance(value, dict):
+        return sorted((s for v in value.values() for s in strings(v)), key=len, reverse=True)
+    if isinstance(value, list):
+        return sorted((s for v in value for s in strings(v)), key=len, reverse=True)
+    return [] if value is None else [str(value)]
+
+
+def masked(answer: Any, given: Any) -> str:
+    """The answer as text, each string the request named at `given` replaced by its place."""
+    text = json.dumps(answer, sort_keys=True)
+    named = strings(given) if isinstance(given, list) else [str(given)] if given else []
+    places = sorted(enumerate(named), key=lambda pair: len(pair[1]), reverse=True)
+    for place, value in places:
+        text = text.replace(value, f"<given {place}>")
+    return text
+
+
+def leaked(text: str, forbidden: Sequence[str]) -> list[str]:
+    return [secret for secret in forbidden if secret in text]
+
+
+def values_of(answer: Any, key: str) -> Iterator[Any]:
+    """Every value under `key` anywhere in a JSON answer."""
+    if isinstance(answer, dict):
+        for name, value in answer.items():
+            if name == key:
+                yield value
+            yield from values_of(value, key)
+    elif isinstance(answer, list):
+        for item in answer:
+            yield from values_of(item, key)
+
+
+def looks_absent(answer: Any) -> bool:
+    """Null, or nothing found: no ids or numbers, every count zero."""
+    return (
+        not list(values_of(answer, "id"))
+        and not list(values_of(answer, "e164"))
+        and all(n == 0 for key in ("count", "totalCount") for n in values_of(answer, key))
+    )
+
+
+def refused_at(answer: Any, path: tuple[str, ...], codes: set[str]) -> bool:
+    """The payload reports one of `codes` on the input field at `path`, or naming the
+    value given there (a subscription is judged through the number it should hold)."""
+    prefix = list(path)
+    return any(
+        error["code"] in codes
+        and ((error["field"] or [])[: len(prefix)] == prefix or "<given" in error["message"])
+        for error in (answer or {}).get("userErrors", [])
+    )
+
+
+# ---- requests ----
+
+# Where fields of a type are reached from, for a viewer: the path in the answer and the
+# document around the field. Query and Mutation fields are at the top.
+ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Tenancy, str], str]]] = {
+    "Query": ((), lambda _t, _viewer: "{}"),
+    "Mutation": ((), lambda _t, _viewer: "{}"),
+    "Organization": (
+        ("viewer", "organization"),
+        lambda _t, _v: "viewer {{ organization {{ {} }} }}",
+    ),
+    "Number": (
+        ("number",),
+        lambda t, viewer: (
+            f'number(e164: "{t.tenants[viewer].numbers["available"]}") {{{{ {{}} }}}}'
+        ),
+    ),
+}
+STAND_IN = "s"
+# Object levels selected below each field: the walks (test_isolation) go deeper.
+CASE_DEPTH = 1
+
+
+@dataclass(frozen=True)
+class Aimed:
+    """A case's request for one viewer: alias a<i> names the i-th foreign value, `s` the
+    stand-in (or, with no target, the viewer's own values)."""
+
+    document: str
+    variables: dict[str, Any]
+    route: tuple[str, ...]
+    given: dict[str, Any]
+
+
+def _put(args: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for name in path[:-1]:
+        args = args.setdefault(name, {})
+    args[path[-1]] = value
+
+
+def _arguments(
+    tenancy: Tenancy, viewer: str, found: list[Leaf], target: tuple[str, ...] | None, value: Any
+) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for leaf in found:
+        filler = leaf.filler
+        if leaf.path == target:
+            given = value
+        elif isinstance(filler, Target):
+            given = filler.own(tenancy, viewer) if leaf.required else None
+        else:
+            given = filler.value(tenancy, viewer) if filler and filler.value else None
+        if given is not None:
+            _put(args, leaf.path, given)
+    return args
+
+
+def aim(schema: graphql.GraphQLSchema, tenancy: Tenancy, case: Case, viewer: str) -> Aimed:
+    owner = schema.get_type(case.owner)
+    assert isinstance(owner, graphql.GraphQLObjectType)
+    field_ = owner.fields[case.field]
+    found = leaves(case.owner, case.field, field_)
+    given: dict[str, Any] = {}
+    if case.target is not None:
+        target = next(leaf.filler for leaf in found if leaf.path == case.target)
+        assert isinstance(target, Target)
+        foreign = target.foreign(tenancy, viewer)
+        given = {f"a{i}": value for i, value in enumerate(foreign)}
+        given[STAND_IN] = target.stand_in(tenancy, viewer, foreign[0])
+    else:
+        given[STAND_IN] = None
+    variables: dict[str, Any] = {}
+    definitions, calls = [], []
+    for alias, value in given.items():
+        args = _arguments(tenancy, viewer, found, case.target, value)
+        named = []
+        for name, arg_value in args.items():
+            definitions.append(f"${alias}_{name}: {field_.args[name].type}")
+            variables[f"{alias}_{name}"] = arg_value
+            named.append(f"{name}: ${alias}_{name}")
+        call = f"{alias}: {case.field}" + (f"({', '.join(named)})" if named else "")
+        returns = graphql.get_named_type(field_.type)
+        calls.append(call if graphql.is_leaf_type(returns) else call + " { ...R }")
+    returns = graphql.get_named_type(field_.type)
+    route, around = ROUTES[case.owner]
+    operation = "mutation" if owner is schema.mutation_type else "query"
+    heading = f"{operation}({', '.join(definitions)})" if definitions else operation
+    document = f"{heading} {{ {around(tenancy, viewer).format(' '.join(calls))} }}"
+    if not graphql.is_leaf_type(returns):
+        document += " " + fragment(schema, returns, depth=CASE_DEPTH)
+    return Aimed(document, variables, route, given)

@@ -1,0 +1,140 @@
+"""The lifecycle as the design states it, and one call per action on one number, through
+the domain layer: what the lifecycle tests, the state machine and the counters share.
+
+The expected table below is written from DESIGN.md by hand, not read from the code.
+"""
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from domain.details import NumberDetails
+from domain.errors import DomainError
+from models import Number, NumberState, Organization
+from tests.support.world import World
+
+SUBSCRIPTION = UUID("00000000-0000-4000-8000-000000000001")
+
+A, R, L, S, D = "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"
+# "HELD": RESERVED by the expiry of subscription SUBSCRIPTION (it may be reactivated).
+SETUPS = {
+    A: [],
+    R: ["reserve"],
+    "HELD": ["assign", "expire_subscription"],
+    L: ["lock"],
+    S: ["assign"],
+    D: ["delete"],
+}
+ACTIONS = [
+    "reserve",
+    "extend",
+    "release",
+    "assign",
+    "lock",
+    "unlock",
+    "delete",
+    "recover",
+    "edit",
+    "expire_subscription",
+    "terminate_subscription",
+    "reactivate_subscription",
+]
+# (starting state, action) -> resulting state, from DESIGN.md's lifecycle table.
+EXPECTED = {
+    (A, "reserve"): R,
+    (R, "extend"): R,
+    ("HELD", "extend"): R,
+    (R, "release"): A,
+    ("HELD", "release"): A,
+    (A, "assign"): S,
+    (R, "assign"): S,
+    ("HELD", "assign"): S,
+    (A, "lock"): L,
+    (L, "unlock"): A,
+    (A, "delete"): D,
+    (L, "delete"): D,
+    (D, "recover"): A,
+    (A, "edit"): A,
+    (R, "edit"): R,
+    ("HELD", "edit"): R,
+    (L, "edit"): L,
+    (S, "edit"): S,
+    (S, "expire_subscription"): R,
+    (S, "terminate_subscription"): R,
+    ("HELD", "reactivate_subscription"): S,
+}
+
+
+@dataclass(frozen=True)
+class Actions:
+    """One call per action a person can ask for, each on one number: reservations are
+    for `customer`, assignments to subscription SUBSCRIPTION, which `customer` owns."""
+
+    world: World
+    customer: Organization
+
+    async def reserve(self, e164: str) -> None:
+        await self.world.reserve([e164], self.customer, remark="for a customer", tag="sales")
+
+    async def extend(self, e164: str) -> None:
+        await self.world.extend([e164], self.world.clock.now() + timedelta(days=60))
+
+    async def release(self, e164: str) -> None:
+        await self.world.release([e164])
+
+    async def assign(self, e164: str, subscription: UUID = SUBSCRIPTION) -> None:
+        await self.world.assign([e164], subscription, owner=self.customer)
+
+    async def lock(self, e164: str) -> None:
+        await self.world.lock([e164])
+
+    async def unlock(self, e164: str) -> None:
+        await self.world.unlock([e164])
+
+    async def delete(self, e164: str) -> None:
+        await self.world.delete([e164])
+
+    async def recover(self, e164: str) -> None:
+        await self.world.recover([e164])
+
+    async def edit(self, e164: str) -> None:
+        await self.world.edit([e164], NumberDetails(sku="sku-2", notes="edited"))
+
+    async def expire_subscription(self, _e164: str) -> None:
+        await self.world.expire_subscription(SUBSCRIPTION)
+
+    async def terminate_subscription(self, _e164: str) -> None:
+        await self.world.terminate_subscription(SUBSCRIPTION)
+
+    async def reactivate_subscription(self, _e164: str) -> None:
+        await self.world.reactivate_subscription(SUBSCRIPTION)
+
+
+def state_problems(row: Number) -> list[str]:
+    """Ways in which a number's fields disagree with its state."""
+    problems = []
+    state = row.state
+    reserved = [row.reservation_kind, row.reservation_reason, row.reserved_for_id, row.reserved_at]
+    if (state is NumberState.RESERVED) != all(v is not None for v in reserved):
+        problems.append("reservation present iff RESERVED")
+    if state is not NumberState.RESERVED and any(v is not None for v in reserved):
+        problems.append("reservation fields left outside RESERVED")
+    if (state is NumberState.LOCKED) != (row.locked_at is not None):
+        problems.append("lock present iff LOCKED")
+    assigned = state is NumberState.ASSIGNED
+    if assigned != (row.subscription_uuid is not None) or assigned != (row.owner_id is not None):
+        problems.append("subscription and owner set iff ASSIGNED")
+    if (state is NumberState.DELETED) != (row.deletion_reason is not None):
+        problems.append("deletion reason iff DELETED")
+    if row.expires_at is not None and state not in (NumberState.RESERVED, NumberState.LOCKED):
+        problems.append("an end outside RESERVED and LOCKED")
+    return problems
+
+
+async def attempt(call: Awaitable[object]) -> DomainError | None:
+    try:
+        await call
+    except DomainError as error:
+        return error
+    return None

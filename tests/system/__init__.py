@@ -1,0 +1,1 @@
+"""System tests: real processes, races, faults, load and the deployment layout."""
