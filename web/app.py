@@ -16,6 +16,7 @@ from schema.build import build_schema
 from settings import Settings
 from web.csv_endpoints import csv_routes
 from web.database_errors import EXCEPTION_HANDLERS
+from web.graphiql import static_mount
 from web.graphql import NumbraGraphQL
 from web.health import health_routes
 from web.limits import BodyLimitMiddleware
@@ -54,6 +55,7 @@ def create_app(
             *health_routes(database, settings),
             Route("/metrics", metrics.endpoint),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            static_mount(),
             *csv_routes(database, settings, graphql.clock),
         ],
         middleware=[

@@ -20,6 +20,7 @@ from domain.clock import Clock
 from models.database import Database
 from resolvers.context import Context
 from settings import Settings
+from web import graphiql
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
 ANONYMOUS = "anonymous"
@@ -52,6 +53,9 @@ class NumbraGraphQL(GraphQL[Context, None]):
             return None
         async with self.db.read() as session:
             return await access.authenticate(session, credentials.strip())
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page()
 
     async def execute_single(
         self,
