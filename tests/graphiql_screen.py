@@ -8,6 +8,8 @@ from playwright.sync_api import Page, expect
 # GraphiQL's own markup (graphiql 3.9); our token field takes the place of its logo.
 _READY = ".graphiql-container .graphiql-session"
 _QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
+_HEADERS_TAB = ".graphiql-editor-tools button:has-text('Headers')"
+_HEADERS_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
 _RESPONSE_EDITOR = ".result-window .CodeMirror"
 _TOKEN_FIELD = "form.numbra-token input[name=token]"
 _USE_TOKEN = "form.numbra-token button[type=submit]"
@@ -39,6 +41,14 @@ class GraphiQLScreen:
         self.page.keyboard.press("Control+A")
         self.page.keyboard.insert_text(text)
         assert self.query_text() == text
+
+    def type_headers(self, text: str) -> None:
+        """Put TEXT (JSON) in the Headers pane, as a user pasting a header would."""
+        self.page.click(_HEADERS_TAB)
+        self.page.click(_HEADERS_EDITOR)
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.insert_text(text)
+        assert self._editor_text(_HEADERS_EDITOR) == text
 
     def run(self) -> dict[str, Any]:
         """Run the query and return the response the result pane shows."""

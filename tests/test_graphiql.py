@@ -212,6 +212,21 @@ def test_a_first_visit_offline_runs_the_readme_query_once_a_token_is_entered(
 
 
 @pytest.mark.slow
+def test_headers_typed_in_graphiql_are_not_kept_in_local_storage(screen: GraphiQLScreen) -> None:
+    screen.open()
+
+    screen.type_headers('{"Authorization": "Bearer nbr_typed-by-hand"}')
+    screen.type_query("{ typedAfterTheHeaders: viewer { role } }")
+    # GraphiQL saves its tabs (query, variables, headers) a moment after each change: once
+    # they hold the query edited after the headers, they would hold the headers too.
+    screen.page.wait_for_function(
+        "() => (localStorage.getItem('graphiql:tabState') || '').includes('typedAfterTheHeaders')"
+    )
+
+    assert "nbr_typed-by-hand" not in str(screen.stored("localStorage"))
+
+
+@pytest.mark.slow
 def test_graphiqls_dialogs_open_under_the_content_security_policy(
     screen: GraphiQLScreen,
 ) -> None:
