@@ -11,6 +11,9 @@ import typer
 from rich.console import Console
 
 from cli import database
+from cli.command_classes import Command, Group
+from cli.failures import Failure
+from cli.listening import check_can_listen
 from domain import ids, organizations, search, tokens
 from domain.access import Caller, Viewer
 from domain.clock import SystemClock
@@ -22,11 +25,26 @@ from models.database import Database
 from settings import get_settings
 from web.logging import configure_logging
 
-app = typer.Typer(no_args_is_help=True, help="Numbra: phone-number inventory, as a GraphQL API.")
-token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+app = typer.Typer(
+    cls=Group, no_args_is_help=True, help="Numbra: phone-number inventory, as a GraphQL API."
+)
+token_app = typer.Typer(cls=Group, no_args_is_help=True, help="API tokens.")
 app.add_typer(token_app, name="token")
 err = Console(stderr=True)
 log = logging.getLogger("numbra.cli")
+
+ORG_METAVAR = "ROOT|UUID|ID"
+ORG_HELP = "ROOT, or an organization's UUID or global id."
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of any failure, expected or not.")
+    ] = False,
+) -> None:
+    # Read back by cli.command_classes.Group, which handles the failures of every command.
+    del debug
 
 
 def _configure_logging() -> None:
@@ -36,36 +54,71 @@ def _configure_logging() -> None:
 
 def _announce_first_token(token: str | None) -> None:
     if token is not None:
-        err.print("[bold]Created the root organization. Its ADMIN token, shown only now:[/bold]")
+        err.print(
+            "[bold]Created the root organization. Its ADMIN token, shown only now "
+            "(only a hash is stored):[/bold]",
+            soft_wrap=True,
+        )
         print(token, flush=True)
 
 
-@app.command()
+def _require_database() -> None:
+    asyncio.run(database.require_migrated(get_settings()))
+
+
+@app.command(cls=Command)
 def migrate() -> None:
     """Apply database migrations and create the root organization if it is missing."""
     _configure_logging()
     _announce_first_token(asyncio.run(database.prepare(get_settings())))
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST",
+            help="Interface to listen on, 0.0.0.0 for all (default: NUMBRA_HOST, else 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            min=1,
+            max=65535,
+            help="Port to listen on (default: NUMBRA_PORT, else 8000).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(metavar="N", min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the GraphQL API (GraphiQL at /graphql). On SQLite, migrate first."""
+    """Serve the GraphQL API (GraphiQL at /graphql). On SQLite, migrate first.
+
+    On a new database the root organization's ADMIN token is printed once, as the last
+    line before the server's own log.
+    """
     import uvicorn
 
     from web.metrics import shared_counters
 
     _configure_logging()
     settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    # Before anything is created: a token printed by a server that then fails is lost.
+    check_can_listen(host, port)
+    token = None
     if settings.is_sqlite:
-        _announce_first_token(asyncio.run(database.prepare(settings)))
-    elif not asyncio.run(database.root_exists(settings)):
-        err.print("The database has no root organization yet: run `numbra migrate` first.")
-        raise typer.Exit(1)
+        token = asyncio.run(database.prepare(settings))
+    else:
+        _require_database()
+        if not asyncio.run(database.root_exists(settings)):
+            raise Failure("The database has no root organization yet: run `numbra migrate`.")
     log.info("serving GraphiQL on http://%s:%s/graphql", host, port)
+    _announce_first_token(token)
     with shared_counters(workers):
         uvicorn.run(
             "web.main:app",
@@ -81,13 +134,34 @@ def serve(
         )
 
 
-@token_app.command("create")
+ROLES = "|".join(Role)
+
+
+def _role(text: str) -> Role:
+    """A role in any case, named in errors as the API names it (typer would lower-case it)."""
+    try:
+        return Role(text.upper())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not one of {ROLES}.") from None
+
+
+@token_app.command("create", cls=Command)
 def token_create(
-    org: Annotated[str, typer.Option(help="ROOT, or an organization's UUID or global id.")],
-    role: Annotated[Role, typer.Option(case_sensitive=False)],
-    name: Annotated[str, typer.Option(help="Shown as the actor in history.")],
+    org: Annotated[
+        str, typer.Option(metavar=ORG_METAVAR, help="The token's organization: " + ORG_HELP)
+    ],
+    role: Annotated[
+        Role,
+        typer.Option(
+            metavar=ROLES,
+            parser=_role,
+            help="What it may do in the organization's subtree (any case).",
+        ),
+    ],
+    name: Annotated[str, typer.Option(metavar="NAME", help="Shown as the actor in history.")],
 ) -> None:
     """Create a token; it is printed once, alone, as the last line of output."""
+    _require_database()
     token = asyncio.run(_create_token(org, role, name))
     print(token, flush=True)
 
@@ -120,15 +194,17 @@ def _parse_uuid(text: str) -> UUID | None:
         return None
 
 
-@app.command()
+@app.command(cls=Command)
 def worker(
-    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per process.")] = 4,
+    processes: Annotated[int, typer.Option(metavar="N", min=1, help="Worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(metavar="N", min=1, help="Threads per process.")] = 4,
 ) -> None:
     """Run Dramatiq workers on the Redis broker (NUMBRA_REDIS_URL)."""
     if not get_settings().redis_url:
-        err.print("NUMBRA_REDIS_URL is not set: without Redis, `numbra serve` runs jobs itself.")
-        raise typer.Exit(2)
+        raise Failure(
+            "NUMBRA_REDIS_URL is not set: without Redis, `numbra serve` runs jobs itself."
+        )
+    _require_database()
     from dramatiq.cli import main as dramatiq_main
 
     # Dramatiq's processes fork from this one and keep its logging (NUMBRA_LOG_FORMAT).
@@ -145,7 +221,7 @@ def worker(
     raise typer.Exit(dramatiq_main())  # type: ignore[no-untyped-call]
 
 
-@app.command()
+@app.command(cls=Command)
 def scheduler() -> None:
     """Enqueue the sweep every NUMBRA_SWEEP_INTERVAL_SECONDS (several may run)."""
     from jobs.scheduler import run_forever
@@ -154,10 +230,11 @@ def scheduler() -> None:
     run_forever(get_settings().sweep_interval_seconds)
 
 
-@app.command()
+@app.command(cls=Command)
 def sweep() -> None:
     """Run one sweep now: lapse what is due, then send the notices due, here."""
     _configure_logging()
+    _require_database()
     asyncio.run(_sweep_once())
 
 
@@ -191,15 +268,12 @@ async def _sweep_once() -> None:
             print(f"  {e164} {notice.kind.value} (ends {ends}): {notice.last_error}")
 
 
-@app.command("print-schema")
+@app.command("print-schema", cls=Command)
 def print_schema() -> None:
     """Print the served GraphQL schema (SDL); `schema.graphql` is this output."""
     from schema.build import build_schema
 
     print(build_schema(get_settings()).as_str())
-
-
-ORG_HELP = "ROOT, or an organization's UUID or global id."
 
 
 async def _org_viewer(db: Database, org_ref: str, what: str) -> Viewer:
@@ -218,23 +292,26 @@ async def _org_viewer(db: Database, org_ref: str, what: str) -> Viewer:
     )
 
 
-@app.command("export")
+@app.command("export", cls=Command)
 def export_numbers(
     filters: Annotated[
         list[str] | None,
         typer.Option(
             "--filter",
-            help="FIELD=VALUE of NumberFilter, e.g. states=AVAILABLE,LOCKED or pattern=+6561*. "
+            metavar="FIELD=VALUE",
+            help="A NumberFilter field, e.g. states=AVAILABLE,LOCKED or pattern=+6561*. "
             "Repeat for more (they combine with AND).",
         ),
     ] = None,
-    org: Annotated[str, typer.Option(help=ORG_HELP + " Exports its subtree.")] = "ROOT",
+    org: Annotated[
+        str, typer.Option(metavar=ORG_METAVAR, help=ORG_HELP + " Exports its subtree.")
+    ] = "ROOT",
 ) -> None:
     """Write the numbers a filter selects to stdout as CSV, as GET /export/numbers.csv does."""
     pairs = [item.partition("=") for item in filters or []]
     if any(not sep for _key, sep, _value in pairs):
-        err.print("Give each filter as FIELD=VALUE.")
-        raise typer.Exit(2)
+        raise Failure("Give each filter as FIELD=VALUE.")
+    _require_database()
     asyncio.run(_export([(key.strip(), value) for key, _sep, value in pairs], org))
 
 
@@ -258,21 +335,29 @@ async def _export(pairs: list[tuple[str, str]], org_ref: str) -> None:
         await db.dispose()
 
 
-@app.command("import")
+@app.command("import", cls=Command)
 def import_numbers(
     file: Annotated[
         Path,
         typer.Argument(
-            exists=True, dir_okay=False, help="CSV: number,vendor,country,sku and optional columns."
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            help="CSV: number,vendor,country,sku and optional columns.",
         ),
     ],
-    dry_run: Annotated[bool, typer.Option(help="Check every row; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row; write nothing.")
+    ] = False,
     atomic: Annotated[
         bool, typer.Option("--atomic/--partial", help="Nothing if a row is bad, or the good rows.")
     ] = True,
-    org: Annotated[str, typer.Option(help=ORG_HELP + " Its pool gets the numbers.")] = "ROOT",
+    org: Annotated[
+        str, typer.Option(metavar=ORG_METAVAR, help=ORG_HELP + " Its pool gets the numbers.")
+    ] = "ROOT",
 ) -> None:
     """Add the numbers of a CSV file; prints every bad row (line: number: reason)."""
+    _require_database()
     report = asyncio.run(_import(file, dry_run, not atomic, org))
     for bad in report.bad_rows:
         print(f"line {bad.line}: {bad.number or '-'}: {bad.reason}")

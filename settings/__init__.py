@@ -14,6 +14,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1)
     redis_url: str | None = None
 
+    # Where `numbra serve` listens, unless its --host/--port say otherwise.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
     provider_name: str = "Provider"
     log_level: str = "INFO"
     # "json": one JSON object per line, for log collectors; "text" for people.

@@ -17,6 +17,7 @@ from schema.errors import EXCEPTION_HANDLERS
 from settings import Settings
 from web.auth import api_token_required, metrics_token_required
 from web.csv_endpoints import csv_routes
+from web.graphiql import static_mount
 from web.graphql import NumbraGraphQL, wants_ide
 from web.health import health_routes
 from web.limits import BodyLimitMiddleware
@@ -64,6 +65,7 @@ def create_app(
                 methods=["GET", "POST"],
                 middleware=api_token_required(database, open_to=wants_ide),
             ),
+            static_mount(),
             *csv_routes(database, settings, graphql.clock, api_token_required(database)),
         ],
         middleware=[

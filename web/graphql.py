@@ -18,6 +18,7 @@ from domain.clock import Clock
 from models.database import Database
 from schema.context import Context
 from settings import Settings
+from web import graphiql
 from web.auth import viewer_of
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
@@ -33,6 +34,9 @@ class NumbraGraphQL(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.clock = clock
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page()
 
     async def execute_single(
         self,

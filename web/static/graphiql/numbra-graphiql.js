@@ -1,0 +1,115 @@
+// Numbra's GraphiQL. The token entered in the Token field sets the Authorization
+// header of every request, and a new token re-fetches the schema, so the Docs work
+// from the first visit. The token is kept in this tab's sessionStorage only (gone
+// when the tab closes); GraphiQL persists no headers; nothing is read from the URL.
+(function () {
+  "use strict";
+
+  // GraphiQL's dialogs write one <style> element (their scroll lock); the page's
+  // Content-Security-Policy lets it in only with the nonce this script was given.
+  window.__webpack_nonce__ = document.currentScript.nonce;
+
+  const TOKEN_KEY = "numbra:token";
+  const ENDPOINT = window.location.origin + window.location.pathname;
+  const NO_TOKEN = "No token yet: enter one in the Token field at the top right.";
+  const DEFAULT_QUERY = `# Enter your token in the Token field at the top right, then run this
+# (Ctrl-Enter). The Docs pane lists every type and field once a token is set.
+{
+  viewer { tokenName role organization { name kind } }
+}
+`;
+  const h = React.createElement;
+
+  function storedToken() {
+    return window.sessionStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  function storeToken(token) {
+    if (token) {
+      window.sessionStorage.setItem(TOKEN_KEY, token);
+    } else {
+      window.sessionStorage.removeItem(TOKEN_KEY);
+    }
+  }
+
+  async function tokenlessFetcher() {
+    return { errors: [{ message: NO_TOKEN }] };
+  }
+
+  function fetcherFor(token) {
+    if (!token) {
+      return tokenlessFetcher;
+    }
+    return GraphiQL.createFetcher({
+      url: ENDPOINT,
+      headers: { Authorization: "Bearer " + token },
+    });
+  }
+
+  // Rendered inside GraphiQL (in place of its logo), so it reaches GraphiQL's editors.
+  function TokenField(props) {
+    const [draft, setDraft] = React.useState("");
+    const editors = GraphiQL.React.useEditorContext();
+    function changeToken(next) {
+      // The response shown came with the old token (or none).
+      editors.responseEditor?.setValue("");
+      props.onToken(next);
+    }
+    function submit(event) {
+      event.preventDefault();
+      changeToken(draft.trim());
+      setDraft("");
+    }
+    return h(
+      "form",
+      { className: "numbra-token", onSubmit: submit },
+      h(
+        "label",
+        null,
+        "Token",
+        h("input", {
+          type: "password",
+          name: "token",
+          autoComplete: "off",
+          spellCheck: false,
+          placeholder: props.token ? "set for this tab" : "nbr_…",
+          value: draft,
+          onChange: (event) => setDraft(event.target.value),
+        }),
+      ),
+      h("button", { type: "submit", className: "graphiql-button" }, "Use"),
+      props.token
+        ? h(
+            "button",
+            { type: "button", className: "graphiql-button", onClick: () => changeToken("") },
+            "Forget",
+          )
+        : null,
+    );
+  }
+
+  function NumbraGraphiQL() {
+    const [token, setToken] = React.useState(storedToken);
+    // A new fetcher makes GraphiQL introspect again: the schema follows the token.
+    const fetcher = React.useMemo(() => fetcherFor(token), [token]);
+    const explorer = React.useMemo(() => GraphiQLPluginExplorer.explorerPlugin(), []);
+    function keepToken(next) {
+      storeToken(next);
+      setToken(next);
+    }
+    return h(
+      GraphiQL,
+      {
+        fetcher: fetcher,
+        plugins: [explorer],
+        defaultQuery: DEFAULT_QUERY,
+        shouldPersistHeaders: false,
+        isHeadersEditorEnabled: true,
+        inputValueDeprecation: true,
+      },
+      h(GraphiQL.Logo, null, h(TokenField, { token: token, onToken: keepToken })),
+    );
+  }
+
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(h(NumbraGraphiQL));
+})();
