@@ -55,9 +55,9 @@ async def reserve(
             ["input", "expiresAt"],
         )
     check_text(problems, tag, "tag")
-    holder = await organizations.find_visible(session, caller.viewer, reserved_for_id)
-    if holder is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "reservedForId"])
+    holder = await organizations.named(
+        session, caller.viewer, reserved_for_id, ["input", "reservedForId"], problems
+    )
     items = await load_items(session, caller, numbers, problems)
     pools = {item.row.id: item.pool_path for item in items}
 
@@ -271,9 +271,9 @@ async def add(
     if organization_id is None:
         pool = await session.get(Organization, caller.viewer.org_id)
     else:
-        pool = await organizations.find_visible(session, caller.viewer, organization_id)
-        if pool is None:
-            problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "organizationId"])
+        pool = await organizations.named(
+            session, caller.viewer, organization_id, ["input", "organizationId"], problems
+        )
     if not numbers:
         problems.add(ErrorCode.VALIDATION, "name at least one number", ["input", "numbers"])
     if len(numbers) > caller.policy.max_add:

@@ -88,15 +88,44 @@ async def find_by_uuid(session: AsyncSession, key: UUID) -> Organization | None:
     ).one_or_none()
 
 
-async def find_visible(
-    session: AsyncSession, viewer: Viewer, global_id: str
-) -> Organization | None:
-    """The organization a global id names, if the viewer's subtree holds it."""
-    key = ids.decode_uuid(global_id, TYPE_NAME)
+def key_of(ref: str) -> UUID | None:
+    """The UUID an organization reference names: its global ID, or its UUID; None if neither."""
+    return ids.uuid_named(ref, TYPE_NAME)
+
+
+async def find_visible(session: AsyncSession, viewer: Viewer, ref: str) -> Organization | None:
+    """The organization `ref` (its global ID or UUID) names, if the viewer's subtree holds it."""
+    key = key_of(ref)
     if key is None:
         return None
     org = await find_by_uuid(session, key)
     return org if org is not None and viewer.sees(org) else None
+
+
+def not_a_reference(ref: str) -> str:
+    shown = repr(ref) if len(ref) <= 60 else f"{ref[:57]!r}…"
+    return f"{shown} is neither an organization's ID nor its UUID"
+
+
+async def named(
+    session: AsyncSession,
+    viewer: Viewer,
+    ref: str,
+    field: Sequence[str],
+    problems: Problems,
+) -> Organization | None:
+    """The organization an input names by ID or UUID, or None and the problem with `field`.
+
+    A reference that is neither form is VALIDATION; one of no organization in the
+    viewer's subtree is NOT_FOUND, exactly as one of no organization at all.
+    """
+    if key_of(ref) is None:
+        problems.add(ErrorCode.VALIDATION, not_a_reference(ref), field)
+        return None
+    org = await find_visible(session, viewer, ref)
+    if org is None:
+        problems.add(ErrorCode.NOT_FOUND, "no such organization", field)
+    return org
 
 
 @dataclass(frozen=True)
@@ -155,9 +184,7 @@ async def create(
     if parent_id is None:
         parent = await session.get(Organization, viewer.org_id)
     else:
-        parent = await find_visible(session, viewer, parent_id)
-        if parent is None:
-            problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "parentId"])
+        parent = await named(session, viewer, parent_id, ["input", "parentId"], problems)
     if kind is OrganizationKind.PROVIDER:
         problems.add(ErrorCode.VALIDATION, "there is one PROVIDER: the root", ["input", "kind"])
     elif parent is not None and _KIND_RANK[kind] < _KIND_RANK[parent.kind]:
@@ -196,9 +223,7 @@ async def update(
     viewer.require(Role.ADMIN)
     problems = Problems()
     _check_fields(fields, problems, name_required=False)
-    org = await find_visible(session, viewer, org_id)
-    if org is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "id"])
+    org = await named(session, viewer, org_id, ["input", "id"], problems)
     problems.raise_if_any()
     assert org is not None
     _apply_fields(org, fields)

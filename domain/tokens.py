@@ -39,9 +39,7 @@ async def create(
         problems.add(
             ErrorCode.VALIDATION, f"name must be 1 to {MAX_NAME} characters", ["input", "name"]
         )
-    org = await organizations.find_visible(session, viewer, org_id)
-    if org is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "organizationId"])
+    org = await organizations.named(session, viewer, org_id, ["input", "organizationId"], problems)
     problems.raise_if_any()
     assert org is not None
     return await issue(session, org, name, role, clock)

@@ -11,6 +11,7 @@ from domain.organizations import TYPE_NAME
 from domain.pagination import Page, encode_cursor, page_request
 from models import Organization as OrganizationRow
 from schema.common import (
+    BY_ID_OR_UUID,
     CountedConnection,
     Node,
     OrganizationKind,
@@ -146,7 +147,7 @@ class CreateOrganizationInput:
     name: str
     kind: OrganizationKind  # type: ignore[valid-type]
     parent_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Defaults to the viewer's organization."
+        default=None, description=f"Defaults to the viewer's organization. {BY_ID_OR_UUID}"
     )
     billing_email: str | None = None
     owner_email: str | None = None
@@ -155,7 +156,7 @@ class CreateOrganizationInput:
 
 @strawberry.input
 class UpdateOrganizationInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description=BY_ID_OR_UUID)
     name: str | None = None
     billing_email: str | None = None
     owner_email: str | None = None

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import lifecycle, organizations, search, series, transactions
 from domain.access import Caller
 from domain.csv.rows import BadRow, Batch, Fields, Row, RowReader, some
-from domain.errors import DomainError, ErrorCode
+from domain.errors import Problems
 from models import Number, NumberState, Organization, Role
 from models.base import UTCDateTime
 from models.database import Database
@@ -107,9 +107,11 @@ async def _pool(session: AsyncSession, caller: Caller, organization_id: str | No
     if organization_id is None:
         pool = await session.get(Organization, caller.viewer.org_id)
     else:
-        pool = await organizations.find_visible(session, caller.viewer, organization_id)
-    if pool is None:
-        raise DomainError.one(ErrorCode.NOT_FOUND, "no such organization", ["organizationId"])
+        problems = Problems()
+        field = ["organization_id"]
+        pool = await organizations.named(session, caller.viewer, organization_id, field, problems)
+        problems.raise_if_any()
+    assert pool is not None
     return pool
 
 

@@ -362,6 +362,9 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("ID", "organizationId"): ORG_ID,
     ("ID", "parentId"): ORG_ID,
     ("ID", "reservedForId"): ORG_ID,
+    # Ids that name an organization: an id of another type is bad input, not "not found".
+    ("UpdateOrganizationInput", "id"): ORG_ID,
+    ("Query.organization", "id"): ORG_ID,
     ("ID", "seriesId"): Neutral(lambda t, _viewer: t.series_gid),  # one catalogue for all
     ("AllocateNumbersInput", "organizationId"): CHILD_ID,
     ("WithdrawNumbersInput", "organizationId"): CHILD_ID,
