@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import organizations, phone, series
 from domain.access import Caller, Viewer
-from domain.details import MAX_CODE, NumberDetails, capability_mask, check_text
+from domain.details import (
+    MAX_RESERVATION_TAG,
+    MAX_VENDOR,
+    NumberDetails,
+    capability_mask,
+    check_text,
+)
 from domain.errors import ErrorCode, Problems
 from domain.items import load_items, move, plain_move
 from domain.lifecycle import Action, record
@@ -54,7 +60,7 @@ async def reserve(
             f"ahead ({latest.isoformat()})",
             ["input", "expiresAt"],
         )
-    check_text(problems, tag, "tag")
+    check_text(problems, tag, "tag", limit=MAX_RESERVATION_TAG)
     holder = await organizations.named(
         session, caller.viewer, reserved_for_id, ["input", "reservedForId"], problems
     )
@@ -261,7 +267,7 @@ async def add(
     caller.viewer.require(Role.ADMIN)
     problems = Problems()
     country = country.strip().upper()
-    check_text(problems, vendor, "vendor", required=True, limit=MAX_CODE)
+    check_text(problems, vendor, "vendor", required=True, limit=MAX_VENDOR)
     details.check(problems, creating=True)
     if not phone.is_country(country):
         problems.add(

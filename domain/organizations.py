@@ -14,10 +14,16 @@ from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
 from domain.pagination import Page, PageRequest, make_page
 from models import Number, NumberState, Organization, OrganizationKind, Role
+from models.base import column_length
 from models.organizations import path_segment
 
 TYPE_NAME = "Organization"
-MAX_NAME = 200
+MAX_NAME = column_length(Organization.name)
+MAX_EMAIL = {
+    "billingEmail": column_length(Organization.billing_email),
+    "ownerEmail": column_length(Organization.owner_email),
+    "supportEmail": column_length(Organization.support_email),
+}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A child is never "above" its parent: partners resell, customers buy, departments split.
 _KIND_RANK = {
@@ -150,7 +156,15 @@ def _check_fields(fields: OrganizationFields, problems: Problems, name_required:
         ("ownerEmail", fields.owner_email),
         ("supportEmail", fields.support_email),
     ):
-        if value is not None and value != "" and not _EMAIL.match(value):
+        if value is None or value == "":
+            continue
+        if len(value) > MAX_EMAIL[field]:
+            problems.add(
+                ErrorCode.VALIDATION,
+                f"{field} must be at most {MAX_EMAIL[field]} characters",
+                ["input", field],
+            )
+        elif not _EMAIL.match(value):
             problems.add(
                 ErrorCode.VALIDATION, f"{value!r} is not an e-mail address", ["input", field]
             )
@@ -176,7 +190,10 @@ async def create(
     kind: OrganizationKind,
     parent_id: str | None,
     fields: OrganizationFields,
+    max_depth: int,
 ) -> Organization:
+    """A new organization below `parent_id` (the viewer's own by default), at most
+    `max_depth` levels below the provider (NUMBRA_MAX_TREE_DEPTH)."""
     viewer.require(Role.ADMIN)
     problems = Problems()
     _check_fields(fields, problems, name_required=True)
@@ -185,6 +202,13 @@ async def create(
         parent = await session.get(Organization, viewer.org_id)
     else:
         parent = await named(session, viewer, parent_id, ["input", "parentId"], problems)
+    if parent is not None and parent.depth >= max_depth:
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"the tree is at most {max_depth} levels deep below the provider, and "
+            f"{parent.name} is on the deepest level: it can have no children",
+            ["input", "parentId"],
+        )
     if kind is OrganizationKind.PROVIDER:
         problems.add(ErrorCode.VALIDATION, "there is one PROVIDER: the root", ["input", "kind"])
     elif parent is not None and _KIND_RANK[kind] < _KIND_RANK[parent.kind]:

@@ -7,8 +7,9 @@ from domain.access import Viewer, hash_token, new_token
 from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
 from models import Organization, Role, Token
+from models.base import column_length
 
-MAX_NAME = 200
+MAX_NAME = column_length(Token.name)
 
 
 async def issue(

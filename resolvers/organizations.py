@@ -72,6 +72,7 @@ class OrganizationMutations:
                 kind=input.kind,
                 parent_id=input.parent_id,
                 fields=fields,
+                max_depth=who.policy.max_tree_depth,
             ),
         )
 
