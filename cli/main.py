@@ -188,7 +188,8 @@ async def _sweep_once() -> None:
         print("Failed notices (most recent first):")
         for notice, e164 in failures:
             ends = f"{notice.expires_at:%Y-%m-%d %H:%M} UTC"
-            print(f"  {e164} {notice.kind.value} (ends {ends}): {notice.last_error}")
+            about = e164 or f"token #{notice.token_id}"
+            print(f"  {about} {notice.kind.value} (ends {ends}): {notice.last_error}")
 
 
 @app.command("print-schema")

@@ -47,6 +47,16 @@ def in_subtree(path: str, ancestor_path: str) -> bool:
     return path.startswith(ancestor_path)
 
 
+def may_add_numbers(org: Organization) -> bool:
+    """Whether the organization's ADMINs may bring numbers into the inventory.
+
+    The provider always may; any other organization if an ADMIN above it allowed it. An
+    organization is allowed only while its parent is: taking the right from one takes it
+    from its whole subtree.
+    """
+    return org.parent_id is None or org.may_add_numbers
+
+
 def use_refusal(
     row: Number,
     pool_path: str,
@@ -242,17 +252,75 @@ async def add_child(
 
 
 async def update(
-    session: AsyncSession, viewer: Viewer, org_id: str, fields: OrganizationFields
+    session: AsyncSession,
+    viewer: Viewer,
+    org_id: str,
+    fields: OrganizationFields,
+    may_add_numbers: bool | None = None,
 ) -> Organization:
+    """Edit the fields given; `may_add_numbers` (only an ADMIN above the organization may
+    set it) lets its ADMINs bring numbers into the inventory, or takes that from its subtree."""
     viewer.require(Role.ADMIN)
     problems = Problems()
     _check_fields(fields, problems, name_required=False)
     org = await named(session, viewer, org_id, ["input", "id"], problems)
+    if org is not None and may_add_numbers is not None:
+        await _check_intake_right(session, viewer, org, may_add_numbers, problems)
     problems.raise_if_any()
     assert org is not None
     _apply_fields(org, fields)
+    if may_add_numbers is not None:
+        await _set_intake_right(session, org, may_add_numbers)
     await session.flush()
     return org
+
+
+async def _check_intake_right(
+    session: AsyncSession, viewer: Viewer, org: Organization, may: bool, problems: Problems
+) -> None:
+    """Only an ADMIN above `org` sets its right to add numbers; to grant it, the viewer's
+    organization and `org`'s parent must have it (a reseller allowed passes it down)."""
+    field = ["input", "mayAddNumbers"]
+    if org.id == viewer.org_id or org.parent_id is None:
+        problems.add(
+            ErrorCode.FORBIDDEN,
+            "only an ADMIN of an organization above it may set its mayAddNumbers",
+            field,
+        )
+        return
+    if not may:
+        return
+    own = await session.get(Organization, viewer.org_id)
+    assert own is not None
+    if not may_add_numbers(own):
+        problems.add(
+            ErrorCode.FORBIDDEN,
+            "your organization may not add numbers, so it cannot allow others to",
+            field,
+        )
+        return
+    parent = await session.get(Organization, org.parent_id)
+    assert parent is not None
+    if not may_add_numbers(parent):
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"{parent.name}, above it, may not add numbers: allow it first",
+            field,
+        )
+
+
+async def _set_intake_right(session: AsyncSession, org: Organization, may: bool) -> None:
+    if may:
+        org.may_add_numbers = True
+        return
+    # Taken from the organization, the right is taken from everything below it.
+    await session.execute(
+        sa.update(Organization)
+        .where(subtree_clause(org.path))
+        .values(may_add_numbers=False)
+        .execution_options(synchronize_session=False)
+    )
+    org.may_add_numbers = False
 
 
 async def list_subtree(

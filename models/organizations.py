@@ -45,6 +45,11 @@ class Organization(Base):
     billing_email: Mapped[str | None] = mapped_column(sa.String(320))
     owner_email: Mapped[str | None] = mapped_column(sa.String(320))
     support_email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Its ADMINs may bring numbers into the inventory; set by an ADMIN above it, and only
+    # if its parent may (the provider always may, whatever this says).
+    may_add_numbers: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
     created_at: Mapped[datetime]
 
     __table_args__ = (

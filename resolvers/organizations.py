@@ -84,5 +84,7 @@ class OrganizationMutations:
         return await run(
             info,
             OrganizationPayload,
-            lambda session, who: organizations.update(session, who.viewer, input.id, fields),
+            lambda session, who: organizations.update(
+                session, who.viewer, input.id, fields, input.may_add_numbers
+            ),
         )

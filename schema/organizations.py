@@ -7,7 +7,7 @@ from uuid import UUID
 import strawberry
 
 from domain import ids
-from domain.organizations import TYPE_NAME
+from domain.organizations import TYPE_NAME, may_add_numbers
 from domain.pagination import Page, encode_cursor, page_request
 from models import Organization as OrganizationRow
 from schema.common import (
@@ -36,6 +36,10 @@ class OrganizationType(Node):
     billing_email: str | None
     owner_email: str | None
     support_email: str | None
+    may_add_numbers: bool = strawberry.field(
+        description="Whether this organization's ADMINs may bring numbers into the inventory "
+        "(add, import, port in). Always true for the provider."
+    )
 
     @classmethod
     def from_row(cls, row: OrganizationRow) -> "OrganizationType":
@@ -49,6 +53,7 @@ class OrganizationType(Node):
             billing_email=row.billing_email,
             owner_email=row.owner_email,
             support_email=row.support_email,
+            may_add_numbers=may_add_numbers(row),
         )
 
     @strawberry.field
@@ -161,6 +166,12 @@ class UpdateOrganizationInput:
     billing_email: str | None = None
     owner_email: str | None = None
     support_email: str | None = None
+    may_add_numbers: bool | None = strawberry.field(
+        default=None,
+        description="Only an ADMIN of an ancestor may set it. To allow an organization, the "
+        "one above it must be allowed (a reseller allowed may allow its descendants); taken "
+        "from an organization, it is taken from its whole subtree.",
+    )
 
 
 @strawberry.type

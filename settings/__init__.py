@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(65_536, ge=1024)
     max_page_size: int = Field(500, ge=1)
     max_batch_size: int = Field(1_000, ge=1)
+    # Answers a token may get a UTC day that a number it would add or import is already
+    # held outside its subtree; past it, its intake is refused until the day ends.
+    intake_refusals_per_day: int = Field(100, ge=1)
     # Levels of organizations below the provider; the path column holds at most DEEPEST.
     max_tree_depth: int = Field(50, ge=1, le=DEEPEST)
 
