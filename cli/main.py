@@ -12,7 +12,7 @@ from rich.console import Console
 
 from cli import database
 from domain import ids, organizations, search, tokens
-from domain.access import Caller, Viewer
+from domain.access import NO_TOKEN, Caller, Viewer
 from domain.clock import SystemClock
 from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, Problems
@@ -215,7 +215,11 @@ async def _org_viewer(db: Database, org_ref: str, what: str) -> Viewer:
         err.print(f"No organization {org_ref!r}.", markup=False)
         raise typer.Exit(1)
     return Viewer(
-        token_id=0, token_name=f"numbra {what}", role=Role.ADMIN, org_id=org.id, org_path=org.path
+        token_id=NO_TOKEN,
+        token_name=f"numbra {what}",
+        role=Role.ADMIN,
+        org_id=org.id,
+        org_path=org.path,
     )
 
 

@@ -8,6 +8,7 @@ NUMBRA_INTAKE_REFUSALS_PER_DAY the token's intake is refused with RATE_LIMITED a
 provider's support e-mail is told, once per token and day.
 """
 
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,8 +18,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from domain.access import NO_TOKEN, Caller, Viewer
 from domain.clock import ManualClock
 from domain.csv import imports
+from domain.errors import DomainError, ErrorCode
+from domain.policy import Policy
 from models import Notice, NoticeKind, Organization, OrganizationKind, Role
 from models.database import Database
 from models.intake import IntakeRefusal
@@ -310,3 +314,22 @@ async def _support(api: Api, address: str) -> str:
         assert root is not None
         root.support_email = address
     return address
+
+
+async def test_the_cli_brings_numbers_only_where_the_api_would_and_is_not_counted(
+    api: Api, tree: Tree
+) -> None:
+    """`numbra import --org` acts as an ADMIN of the organization, with no token: the
+    operator on its own machine, who can read the database anyway."""
+
+    def cli(org: Organization) -> Caller:
+        viewer = Viewer(NO_TOKEN, "numbra import", Role.ADMIN, org.id, org.path)
+        return Caller(viewer, api.clock, Policy(intake_refusals_per_day=1))
+
+    with pytest.raises(DomainError) as refused:
+        await imports.import_csv(api.db, cli(tree.c1), io.StringIO(csv(FRESH)))
+    assert [p.code for p in refused.value.problems] == [ErrorCode.FORBIDDEN]
+    theirs = list(tree.theirs.values())
+    report = await imports.import_csv(api.db, cli(tree.p1), io.StringIO(csv(*theirs)), dry_run=True)
+    assert report.bad_row_count == len(theirs)
+    assert await counted(api) == []
