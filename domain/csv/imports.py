@@ -99,6 +99,7 @@ async def import_csv(
     writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of)
     run = _Run(reader, report, writer, progress or (lambda _records: None))
     run.limit_answers(caller.viewer.org_path, allowance)
+    exhausted = False
     try:
         if dry_run:
             await run.check_only(db)
@@ -107,14 +108,14 @@ async def import_csv(
         else:
             await run.write_all_or_nothing(db)
     except _Exhausted:
-        if run.elsewhere:
-            async with transactions.write(db) as session:
-                await intake.count(session, caller, run.elsewhere)
-        kept = f"; {report.added} numbers of the chunks before were added" if partial else ""
-        raise intake.refused(caller, written=kept) from None
+        exhausted = True
+    # Counted whether the import went in, stayed out or was a dry run.
     if run.elsewhere:
         async with transactions.write(db) as session:
             await intake.count(session, caller, run.elsewhere)
+    if exhausted:
+        kept = f"; {report.added} numbers of the chunks before were added" if partial else ""
+        raise intake.refused(caller, written=kept)
     # Duplicates are found after the rest of their chunk's problems.
     report.bad_rows.sort(key=lambda bad: bad.line)
     return report
@@ -150,8 +151,8 @@ class _Run:
         self.progress = progress
         # Every number named so far, as an int: a million take ~70 MB.
         self.seen: set[int] = set()
-        # The caller's subtree, the answers about numbers held outside it it may get, and
-        # how many it has been given (a row each).
+        # The caller's subtree; how many answers about numbers held outside it the caller
+        # may get, and how many rows have got one.
         self.subtree = "/"
         self.allowance = intake.UNLIMITED
         self.elsewhere = 0
