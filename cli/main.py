@@ -15,7 +15,7 @@ from cli.command_classes import Command, Group
 from cli.failures import Failure
 from cli.listening import check_can_listen
 from domain import ids, organizations, search, tokens
-from domain.access import Caller, Viewer
+from domain.access import NO_TOKEN, Caller, Viewer
 from domain.clock import SystemClock
 from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, Problems
@@ -265,7 +265,8 @@ async def _sweep_once() -> None:
         print("Failed notices (most recent first):")
         for notice, e164 in failures:
             ends = f"{notice.expires_at:%Y-%m-%d %H:%M} UTC"
-            print(f"  {e164} {notice.kind.value} (ends {ends}): {notice.last_error}")
+            about = e164 or f"token #{notice.token_id}"
+            print(f"  {about} {notice.kind.value} (ends {ends}): {notice.last_error}")
 
 
 @app.command("print-schema", cls=Command)
@@ -288,7 +289,11 @@ async def _org_viewer(db: Database, org_ref: str, what: str) -> Viewer:
         err.print(f"No organization {org_ref!r}.", markup=False)
         raise typer.Exit(1)
     return Viewer(
-        token_id=0, token_name=f"numbra {what}", role=Role.ADMIN, org_id=org.id, org_path=org.path
+        token_id=NO_TOKEN,
+        token_name=f"numbra {what}",
+        role=Role.ADMIN,
+        org_id=org.id,
+        org_path=org.path,
     )
 
 

@@ -17,6 +17,9 @@ from domain.policy import Policy
 from models import Organization, Role, Token
 
 TOKEN_PREFIX = "nbr_"
+# The token id of a viewer that holds no token: the CLI, run by the operator on its own
+# machine (and the tests' world builder).
+NO_TOKEN = 0
 _ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
@@ -36,6 +39,10 @@ class Viewer:
     @property
     def at_root(self) -> bool:
         return self.depth == 0
+
+    @property
+    def has_token(self) -> bool:
+        return self.token_id != NO_TOKEN
 
     def sees(self, org: Organization) -> bool:
         return org.path.startswith(self.org_path)

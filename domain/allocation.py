@@ -44,17 +44,17 @@ async def _check(
 ) -> _Checked | None:
     """The child, its parent and the series, if the request names them rightly."""
     caller.viewer.require(Role.ADMIN)
-    child = await organizations.find_visible(session, caller.viewer, request.organization_id)
+    child = await organizations.named(
+        session, caller.viewer, request.organization_id, ["input", "organizationId"], problems
+    )
     parent = None
-    if child is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "organizationId"])
-    elif child.id == caller.viewer.org_id or child.parent_id is None:
+    if child is not None and (child.id == caller.viewer.org_id or child.parent_id is None):
         problems.add(
             ErrorCode.FORBIDDEN,
             "numbers move between a parent and a child your token is above",
             ["input", "organizationId"],
         )
-    else:
+    elif child is not None:
         parent = await session.get(Organization, child.parent_id)
     by_quantity = request.series_id is not None or request.quantity is not None
     if by_quantity == (request.numbers is not None):

@@ -8,10 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import ErrorCode, Problems
-from models import Capability
+from models import Capability, Number
+from models.base import column_length
 
-MAX_TEXT = 200
-MAX_CODE = 100  # sku and vendor columns
+# Text bounds are the columns' sizes, read from the model (PostgreSQL refuses more).
+MAX_SKU = column_length(Number.sku)
+MAX_VENDOR = column_length(Number.vendor)
+MAX_ROUTING = column_length(Number.routing)
+MAX_DOMAIN = column_length(Number.visible_to_domain)
+MAX_TAG = column_length(Number.tag)
+MAX_RESERVATION_TAG = column_length(Number.reservation_tag)
+# Notes are TEXT: this bound is the API's own.
+MAX_NOTES = 4000
 
 
 def capability_mask(capabilities: Sequence[Capability]) -> int:
@@ -25,9 +33,11 @@ def check_text(
     problems: Problems,
     value: str | None,
     field: str,
+    *,
+    limit: int,
     required: bool = False,
-    limit: int = MAX_TEXT,
 ) -> None:
+    """Report a text longer than `limit` (its column's size), or blank where required."""
     if value is None:
         if required:
             problems.add(ErrorCode.VALIDATION, f"{field} is required", ["input", field])
@@ -52,19 +62,21 @@ class NumberDetails:
     notes: str | None = None
 
     def check(self, problems: Problems, *, creating: bool = False) -> None:
-        check_text(problems, self.sku, "sku", required=creating, limit=MAX_CODE)
+        check_text(problems, self.sku, "sku", required=creating, limit=MAX_SKU)
         if not creating and self.sku is not None and not self.sku.strip():
             problems.add(ErrorCode.VALIDATION, "sku must not be blank", ["input", "sku"])
         if self.capabilities is not None and not self.capabilities:
             problems.add(
                 ErrorCode.VALIDATION, "give at least one capability", ["input", "capabilities"]
             )
-        check_text(problems, self.routing, "routing")
-        check_text(problems, self.visible_to_domain, "visibleToDomain")
-        check_text(problems, self.tag, "tag")
-        if self.notes is not None and len(self.notes) > 4000:
+        check_text(problems, self.routing, "routing", limit=MAX_ROUTING)
+        check_text(problems, self.visible_to_domain, "visibleToDomain", limit=MAX_DOMAIN)
+        check_text(problems, self.tag, "tag", limit=MAX_TAG)
+        if self.notes is not None and len(self.notes) > MAX_NOTES:
             problems.add(
-                ErrorCode.VALIDATION, "notes are at most 4000 characters", ["input", "notes"]
+                ErrorCode.VALIDATION,
+                f"notes are at most {MAX_NOTES} characters",
+                ["input", "notes"],
             )
 
     def values(self) -> dict[str, Any]:

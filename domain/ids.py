@@ -30,3 +30,18 @@ def decode_uuid(global_id: str, expected_type: str) -> UUID | None:
         return UUID(decoded[1])
     except ValueError:
         return None
+
+
+def uuid_named(text: str, type_name: str) -> UUID | None:
+    """The UUID `text` names: a global id of `type_name`, or the bare UUID itself.
+
+    None if it is neither (an id of another type, or not an id at all): a caller that
+    takes either form reports that as bad input, never as "not found".
+    """
+    key = decode_uuid(text, type_name)
+    if key is not None:
+        return key
+    try:
+        return UUID(text.strip())
+    except ValueError:
+        return None

@@ -29,6 +29,8 @@ class NoticeMail:
     recipients: Sequence[str]
     # Stable for the notice, so a copy sent twice carries the same Message-ID.
     reference: str
+    # INTAKE_LIMIT_REACHED: the token's name (`organization` is its organization's).
+    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,23 @@ def _when(moment: datetime) -> str:
 def _text(mail: NoticeMail) -> _Text:
     when = _when(mail.expires_at)
     number, org, pool = mail.e164, mail.organization, mail.pool
+    if mail.kind is NoticeKind.INTAKE_LIMIT_REACHED:
+        # The subject holds no stored text: names go in the body only.
+        return _Text(
+            subject=f"A token's adds and imports are refused until {when}",
+            lead=(
+                f"The token {mail.token!r} of {org} was told more often today than the "
+                f"daily limit allows that numbers it would add or import are already held "
+                f"outside its organization's subtree. Such questions can map which numbers "
+                f"other tenants hold; Numbra answered them without saying where. The token "
+                f"may not add or import numbers until {when}."
+            ),
+            steps=[
+                "If it is work you expect (a migration, a clean-up): nothing to do; raise "
+                "NUMBRA_INTAKE_REFUSALS_PER_DAY if it recurs.",
+                "If not: revoke the token, or take mayAddNumbers from its organization.",
+            ],
+        )
     if mail.kind is NoticeKind.RESERVATION_LAPSING:
         return _Text(
             subject=f"Reservation of {number} for {org} ends {when}",

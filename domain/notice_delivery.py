@@ -4,7 +4,8 @@ The claim is a guarded UPDATE that takes the notice for a lease; only one worker
 it. A worker that dies mid-send leaves the claim to run out, and the next sweep hands
 the notice out again; a failed send is retried with a doubling backoff, and after the
 last attempt the notice is FAILED, logged, and written to the number's history, never
-dropped.
+dropped. A notice about a token (INTAKE_LIMIT_REACHED) goes to the provider's support the
+same way; having no number, it has no history to write to: it is logged.
 """
 
 import enum
@@ -21,7 +22,15 @@ from domain import lifecycle
 from domain.clock import Clock
 from domain.mail import Mailer, MailError, NoticeMail, compose
 from domain.notices import AHEAD, OPEN, SYSTEM, NoticeRules
-from models import Notice, NoticeKind, NoticeStatus, Number, Organization, OrganizationKind
+from models import (
+    Notice,
+    NoticeKind,
+    NoticeStatus,
+    Number,
+    Organization,
+    OrganizationKind,
+    Token,
+)
 from models.database import Database
 
 log = logging.getLogger("numbra.notices")
@@ -43,7 +52,8 @@ class Outcome(enum.StrEnum):
 class _Claim:
     notice_id: int
     attempt: int
-    number_id: int
+    # None for a notice about a token.
+    number_id: int | None
     mail: NoticeMail
 
 
@@ -90,17 +100,18 @@ async def _claim(
     notice = await session.get(Notice, notice_id)
     if notice is None or notice.status not in OPEN or notice.next_attempt_at > now:
         return Outcome.SKIPPED
+    if notice.number_id is None:
+        return await _claim_about_token(session, notice, now, rules)
     number = await session.get(Number, notice.number_id)
     assert number is not None
     if not _applies(notice, number):
         cancelled = await _update(session, notice, status=NoticeStatus.CANCELLED)
         return Outcome.CANCELLED if cancelled else Outcome.SKIPPED
     if notice.attempts >= rules.max_attempts:
-        reason = f"no result from attempt {notice.attempts}, the last: its worker was lost"
-        return await _fail(session, notice, number, reason, now)
+        return await _fail(session, notice, number.id, _lost(notice), now)
     about, pool, recipients, problem = await _addressees(session, notice.kind, number)
     if problem is not None:
-        return await _fail(session, notice, number, problem, now)
+        return await _fail(session, notice, number.id, problem, now)
     claimed = await _update(
         session,
         notice,
@@ -121,6 +132,49 @@ async def _claim(
         reference=f"{notice.id}.{notice.number_id}.{notice.kind.value.lower()}",
     )
     return _Claim(notice.id, notice.attempts + 1, number.id, mail)
+
+
+def _lost(notice: Notice) -> str:
+    return f"no result from attempt {notice.attempts}, the last: its worker was lost"
+
+
+async def _claim_about_token(
+    session: AsyncSession, notice: Notice, now: datetime, rules: NoticeRules
+) -> _Claim | Outcome:
+    """Claim an INTAKE_LIMIT_REACHED notice: to the provider's support e-mail."""
+    if notice.attempts >= rules.max_attempts:
+        return await _fail(session, notice, None, _lost(notice), now)
+    token = await session.get(Token, notice.token_id)
+    assert token is not None  # the notice goes with its token (ON DELETE CASCADE)
+    org = await session.get(Organization, token.organization_id)
+    provider = (
+        await session.scalars(sa.select(Organization).where(Organization.parent_id.is_(None)))
+    ).one()
+    assert org is not None
+    if not provider.support_email:
+        return await _fail(session, notice, None, "the provider has no support e-mail", now)
+    recipients = [provider.support_email]
+    claimed = await _update(
+        session,
+        notice,
+        status=NoticeStatus.SENDING,
+        attempts=notice.attempts + 1,
+        next_attempt_at=now + rules.lease,
+        recipients=", ".join(recipients),
+    )
+    if not claimed:
+        return Outcome.SKIPPED
+    mail = NoticeMail(
+        kind=notice.kind,
+        e164="",
+        organization=org.name,
+        pool=org.name,
+        expires_at=notice.expires_at,
+        recipients=recipients,
+        reference=f"{notice.id}.token{token.id}.{notice.kind.value.lower()}",
+        token=token.name,
+    )
+    return _Claim(notice.id, notice.attempts + 1, None, mail)
 
 
 async def _addressees(
@@ -159,23 +213,25 @@ async def _addressees(
 
 
 async def _fail(
-    session: AsyncSession, notice: Notice, number: Number, reason: str, now: datetime
+    session: AsyncSession, notice: Notice, number_id: int | None, reason: str, now: datetime
 ) -> Outcome:
     if not await _update(session, notice, status=NoticeStatus.FAILED, last_error=reason):
         return Outcome.SKIPPED
-    await _record_failure(session, notice.id, number.id, notice.kind, reason, now)
+    await _record_failure(session, notice.id, number_id, notice.kind, reason, now)
     return Outcome.FAILED
 
 
 async def _record_failure(
     session: AsyncSession,
     notice_id: int,
-    number_id: int,
+    number_id: int | None,
     kind: NoticeKind,
     reason: str,
     now: datetime,
 ) -> None:
     log.error("notice %s (%s) failed for good: %s", notice_id, kind.value, reason)
+    if number_id is None:
+        return
     await lifecycle.record_each(
         session,
         [number_id],
@@ -234,6 +290,9 @@ async def _sent(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return Outcome.SKIPPED
     recipients = ", ".join(claim.mail.recipients)
+    if claim.number_id is None:
+        log.info("notice %s (%s) sent to %s", claim.notice_id, claim.mail.kind.value, recipients)
+        return Outcome.SENT
     # The number may have moved while the mail was sent: the event records it as it is.
     await lifecycle.record_each(
         session,
@@ -251,4 +310,5 @@ def _label(kind: NoticeKind) -> str:
         NoticeKind.RESERVATION_LAPSING: "reservation ending notice",
         NoticeKind.LOCK_LAPSING: "lock ending notice",
         NoticeKind.LOCK_LAPSED: "lock lapsed notice",
+        NoticeKind.INTAKE_LIMIT_REACHED: "intake limit notice",
     }[kind]

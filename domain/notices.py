@@ -120,6 +120,20 @@ async def lock_lapsed(
         )
 
 
+async def intake_limit_reached(
+    session: AsyncSession, token_id: int, day_ends: datetime, now: datetime
+) -> None:
+    """Tell support that a token's intake is refused until `day_ends`: once per token and day,
+    in the transaction that counted past the limit (a rollback sends nothing)."""
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    row = _row(0, NoticeKind.INTAKE_LIMIT_REACHED, day_ends, now, now)
+    row.update(number_id=None, token_id=token_id)
+    statement = dialect.insert(Notice.__table__).on_conflict_do_nothing(
+        index_elements=["token_id", "kind", "expires_at"]
+    )
+    await session.execute(statement, [row])
+
+
 async def cancel_stale(session: AsyncSession) -> int:
     """Cancel pending warnings whose reservation or lock has changed or ended."""
     cancelled = 0
@@ -155,11 +169,11 @@ async def counts(session: AsyncSession) -> dict[NoticeStatus, int]:
     return {status: count for status, count in await session.execute(query)}
 
 
-async def failed(session: AsyncSession, limit: int = 20) -> list[tuple[Notice, str]]:
-    """The most recent FAILED notices, with their numbers."""
+async def failed(session: AsyncSession, limit: int = 20) -> list[tuple[Notice, str | None]]:
+    """The most recent FAILED notices, with their numbers (None: a notice about a token)."""
     query = (
         sa.select(Notice, Number.e164)
-        .join(Number, Number.id == Notice.number_id)
+        .outerjoin(Number, Number.id == Notice.number_id)
         .where(Notice.status == NoticeStatus.FAILED)
         .order_by(Notice.id.desc())
         .limit(limit)

@@ -13,9 +13,15 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import organizations, phone, series
+from domain import intake, organizations, phone, series
 from domain.access import Caller, Viewer
-from domain.details import MAX_CODE, NumberDetails, capability_mask, check_text
+from domain.details import (
+    MAX_RESERVATION_TAG,
+    MAX_VENDOR,
+    NumberDetails,
+    capability_mask,
+    check_text,
+)
 from domain.errors import ErrorCode, Problems
 from domain.items import load_items, move, plain_move
 from domain.lifecycle import Action, record
@@ -54,10 +60,10 @@ async def reserve(
             f"ahead ({latest.isoformat()})",
             ["input", "expiresAt"],
         )
-    check_text(problems, tag, "tag")
-    holder = await organizations.find_visible(session, caller.viewer, reserved_for_id)
-    if holder is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "reservedForId"])
+    check_text(problems, tag, "tag", limit=MAX_RESERVATION_TAG)
+    holder = await organizations.named(
+        session, caller.viewer, reserved_for_id, ["input", "reservedForId"], problems
+    )
     items = await load_items(session, caller, numbers, problems)
     pools = {item.row.id: item.pool_path for item in items}
 
@@ -257,11 +263,15 @@ async def add(
     organization_id: str | None,
     details: NumberDetails,
 ) -> list[Number]:
-    """Put 1 to `max_add` new numbers, AVAILABLE, into an organization's pool."""
-    caller.viewer.require(Role.ADMIN)
+    """Put 1 to `max_add` new numbers, AVAILABLE, into an organization's pool.
+
+    A number already held is ALREADY_EXISTS; held outside the caller's subtree, the
+    answer says no more and is counted (`domain.intake`).
+    """
+    allowance = await intake.admit(session, caller)
     problems = Problems()
     country = country.strip().upper()
-    check_text(problems, vendor, "vendor", required=True, limit=MAX_CODE)
+    check_text(problems, vendor, "vendor", required=True, limit=MAX_VENDOR)
     details.check(problems, creating=True)
     if not phone.is_country(country):
         problems.add(
@@ -271,9 +281,9 @@ async def add(
     if organization_id is None:
         pool = await session.get(Organization, caller.viewer.org_id)
     else:
-        pool = await organizations.find_visible(session, caller.viewer, organization_id)
-        if pool is None:
-            problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "organizationId"])
+        pool = await organizations.named(
+            session, caller.viewer, organization_id, ["input", "organizationId"], problems
+        )
     if not numbers:
         problems.add(ErrorCode.VALIDATION, "name at least one number", ["input", "numbers"])
     if len(numbers) > caller.policy.max_add:
@@ -299,12 +309,20 @@ async def add(
             problems.add(ErrorCode.VALIDATION, f"{e164} is named twice", path, e164)
         else:
             wanted[e164] = path
-    existing = await session.scalars(sa.select(Number.e164).where(Number.e164.in_(wanted)))
-    for e164 in existing:
-        problems.add(
-            ErrorCode.ALREADY_EXISTS, f"{e164} is already in the inventory", wanted[e164], e164
-        )
-    problems.raise_if_any()
+    existing = await session.execute(
+        sa.select(Number.e164, Organization.path)
+        .join(Organization, Organization.id == Number.organization_id)
+        .where(Number.e164.in_(wanted))
+        .order_by(Number.e164)
+    )
+    elsewhere = 0
+    for e164, pool_path in existing:
+        elsewhere += not organizations.in_subtree(pool_path, caller.viewer.org_path)
+        problems.add(ErrorCode.ALREADY_EXISTS, f"{e164} {intake.HELD}", wanted[e164], e164)
+    kept = intake.counting(caller, elsewhere)
+    if elsewhere > allowance:
+        raise intake.refused(caller, kept)
+    problems.raise_if_any(kept)
     assert pool is not None
     now = caller.clock.now()
     series_of = await series.matcher(session)

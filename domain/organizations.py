@@ -14,10 +14,16 @@ from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
 from domain.pagination import Page, PageRequest, make_page
 from models import Number, NumberState, Organization, OrganizationKind, Role
+from models.base import column_length
 from models.organizations import path_segment
 
 TYPE_NAME = "Organization"
-MAX_NAME = 200
+MAX_NAME = column_length(Organization.name)
+MAX_EMAIL = {
+    "billingEmail": column_length(Organization.billing_email),
+    "ownerEmail": column_length(Organization.owner_email),
+    "supportEmail": column_length(Organization.support_email),
+}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A child is never "above" its parent: partners resell, customers buy, departments split.
 _KIND_RANK = {
@@ -39,6 +45,16 @@ def subtree_clause(path: str) -> sa.ColumnElement[bool]:
 
 def in_subtree(path: str, ancestor_path: str) -> bool:
     return path.startswith(ancestor_path)
+
+
+def may_add_numbers(org: Organization) -> bool:
+    """Whether the organization's ADMINs may bring numbers into the inventory.
+
+    The provider always may; any other organization if an ADMIN above it allowed it. An
+    organization is allowed only while its parent is: taking the right from one takes it
+    from its whole subtree.
+    """
+    return org.parent_id is None or org.may_add_numbers
 
 
 def use_refusal(
@@ -88,15 +104,44 @@ async def find_by_uuid(session: AsyncSession, key: UUID) -> Organization | None:
     ).one_or_none()
 
 
-async def find_visible(
-    session: AsyncSession, viewer: Viewer, global_id: str
-) -> Organization | None:
-    """The organization a global id names, if the viewer's subtree holds it."""
-    key = ids.decode_uuid(global_id, TYPE_NAME)
+def key_of(ref: str) -> UUID | None:
+    """The UUID an organization reference names: its global ID, or its UUID; None if neither."""
+    return ids.uuid_named(ref, TYPE_NAME)
+
+
+async def find_visible(session: AsyncSession, viewer: Viewer, ref: str) -> Organization | None:
+    """The organization `ref` (its global ID or UUID) names, if the viewer's subtree holds it."""
+    key = key_of(ref)
     if key is None:
         return None
     org = await find_by_uuid(session, key)
     return org if org is not None and viewer.sees(org) else None
+
+
+def not_a_reference(ref: str) -> str:
+    shown = repr(ref) if len(ref) <= 60 else f"{ref[:57]!r}…"
+    return f"{shown} is neither an organization's ID nor its UUID"
+
+
+async def named(
+    session: AsyncSession,
+    viewer: Viewer,
+    ref: str,
+    field: Sequence[str],
+    problems: Problems,
+) -> Organization | None:
+    """The organization an input names by ID or UUID, or None and the problem with `field`.
+
+    A reference that is neither form is VALIDATION; one of no organization in the
+    viewer's subtree is NOT_FOUND, exactly as one of no organization at all.
+    """
+    if key_of(ref) is None:
+        problems.add(ErrorCode.VALIDATION, not_a_reference(ref), field)
+        return None
+    org = await find_visible(session, viewer, ref)
+    if org is None:
+        problems.add(ErrorCode.NOT_FOUND, "no such organization", field)
+    return org
 
 
 @dataclass(frozen=True)
@@ -121,7 +166,15 @@ def _check_fields(fields: OrganizationFields, problems: Problems, name_required:
         ("ownerEmail", fields.owner_email),
         ("supportEmail", fields.support_email),
     ):
-        if value is not None and value != "" and not _EMAIL.match(value):
+        if value is None or value == "":
+            continue
+        if len(value) > MAX_EMAIL[field]:
+            problems.add(
+                ErrorCode.VALIDATION,
+                f"{field} must be at most {MAX_EMAIL[field]} characters",
+                ["input", field],
+            )
+        elif not _EMAIL.match(value):
             problems.add(
                 ErrorCode.VALIDATION, f"{value!r} is not an e-mail address", ["input", field]
             )
@@ -147,7 +200,10 @@ async def create(
     kind: OrganizationKind,
     parent_id: str | None,
     fields: OrganizationFields,
+    max_depth: int,
 ) -> Organization:
+    """A new organization below `parent_id` (the viewer's own by default), at most
+    `max_depth` levels below the provider (NUMBRA_MAX_TREE_DEPTH)."""
     viewer.require(Role.ADMIN)
     problems = Problems()
     _check_fields(fields, problems, name_required=True)
@@ -155,9 +211,14 @@ async def create(
     if parent_id is None:
         parent = await session.get(Organization, viewer.org_id)
     else:
-        parent = await find_visible(session, viewer, parent_id)
-        if parent is None:
-            problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "parentId"])
+        parent = await named(session, viewer, parent_id, ["input", "parentId"], problems)
+    if parent is not None and parent.depth >= max_depth:
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"the tree is at most {max_depth} levels deep below the provider, and "
+            f"{parent.name} is on the deepest level: it can have no children",
+            ["input", "parentId"],
+        )
     if kind is OrganizationKind.PROVIDER:
         problems.add(ErrorCode.VALIDATION, "there is one PROVIDER: the root", ["input", "kind"])
     elif parent is not None and _KIND_RANK[kind] < _KIND_RANK[parent.kind]:
@@ -191,19 +252,75 @@ async def add_child(
 
 
 async def update(
-    session: AsyncSession, viewer: Viewer, org_id: str, fields: OrganizationFields
+    session: AsyncSession,
+    viewer: Viewer,
+    org_id: str,
+    fields: OrganizationFields,
+    may_add_numbers: bool | None = None,
 ) -> Organization:
+    """Edit the fields given; `may_add_numbers` (only an ADMIN above the organization may
+    set it) lets its ADMINs bring numbers into the inventory, or takes that from its subtree."""
     viewer.require(Role.ADMIN)
     problems = Problems()
     _check_fields(fields, problems, name_required=False)
-    org = await find_visible(session, viewer, org_id)
-    if org is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "id"])
+    org = await named(session, viewer, org_id, ["input", "id"], problems)
+    if org is not None and may_add_numbers is not None:
+        await _check_intake_right(session, viewer, org, may_add_numbers, problems)
     problems.raise_if_any()
     assert org is not None
     _apply_fields(org, fields)
+    if may_add_numbers is not None:
+        await _set_intake_right(session, org, may_add_numbers)
     await session.flush()
     return org
+
+
+async def _check_intake_right(
+    session: AsyncSession, viewer: Viewer, org: Organization, may: bool, problems: Problems
+) -> None:
+    """Only an ADMIN above `org` sets its right to add numbers; to grant it, the viewer's
+    organization and `org`'s parent must have it (a reseller allowed passes it down)."""
+    field = ["input", "mayAddNumbers"]
+    if org.id == viewer.org_id or org.parent_id is None:
+        problems.add(
+            ErrorCode.FORBIDDEN,
+            "only an ADMIN of an organization above it may set its mayAddNumbers",
+            field,
+        )
+        return
+    if not may:
+        return
+    own = await session.get(Organization, viewer.org_id)
+    assert own is not None
+    if not may_add_numbers(own):
+        problems.add(
+            ErrorCode.FORBIDDEN,
+            "your organization may not add numbers, so it cannot allow others to",
+            field,
+        )
+        return
+    parent = await session.get(Organization, org.parent_id)
+    assert parent is not None
+    if not may_add_numbers(parent):
+        problems.add(
+            ErrorCode.VALIDATION,
+            f"{parent.name}, above it, may not add numbers: allow it first",
+            field,
+        )
+
+
+async def _set_intake_right(session: AsyncSession, org: Organization, may: bool) -> None:
+    if may:
+        org.may_add_numbers = True
+        return
+    # Taken from the organization, the right is taken from everything below it.
+    await session.execute(
+        sa.update(Organization)
+        .where(subtree_clause(org.path))
+        .values(may_add_numbers=False)
+        .execution_options(synchronize_session=False)
+    )
+    org.may_add_numbers = False
 
 
 async def list_subtree(

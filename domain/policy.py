@@ -15,6 +15,10 @@ class Policy:
     lock: timedelta = timedelta(days=90)
     max_batch: int = 1_000
     max_add: int = 50
+    # Answers about numbers held elsewhere a token may get a day (NUMBRA_INTAKE_REFUSALS_PER_DAY).
+    intake_refusals_per_day: int = 100
+    # Levels of organizations below the provider (NUMBRA_MAX_TREE_DEPTH).
+    max_tree_depth: int = 50
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
@@ -25,4 +29,6 @@ class Policy:
             swap_hold=timedelta(days=settings.swap_hold_days),
             lock=timedelta(days=settings.lock_days),
             max_batch=settings.max_batch_size,
+            max_tree_depth=settings.max_tree_depth,
+            intake_refusals_per_day=settings.intake_refusals_per_day,
         )

@@ -116,7 +116,7 @@ async def build(
 ) -> list[sa.ColumnElement[bool]]:
     """WHERE clauses for a filter, within the viewer's subtree; problems if it is wrong."""
     spec = spec or NumberFilter()
-    where = await _pools(session, viewer, spec, Number.organization_id)
+    where = await _pools(session, viewer, spec, Number.organization_id, problems)
     if spec.states:
         where.append(Number.state.in_(spec.states))
     if spec.pattern is not None:
@@ -157,7 +157,11 @@ async def build(
 
 
 async def _pools(
-    session: AsyncSession, viewer: Viewer, spec: NumberFilter, pool: InstrumentedAttribute[int]
+    session: AsyncSession,
+    viewer: Viewer,
+    spec: NumberFilter,
+    pool: InstrumentedAttribute[int],
+    problems: Problems,
 ) -> list[sa.ColumnElement[bool]]:
     """Clauses on a pool column: the viewer's subtree, and the filter's organization."""
     where: list[sa.ColumnElement[bool]] = []
@@ -165,6 +169,9 @@ async def _pools(
         pools = sa.select(Organization.id).where(subtree_clause(viewer.org_path))
         where.append(pool.in_(pools.scalar_subquery()))
     if spec.organization_id is not None:
+        if organizations.key_of(spec.organization_id) is None:
+            message = organizations.not_a_reference(spec.organization_id)
+            problems.add(ErrorCode.VALIDATION, message, ["filter", "organizationId"])
         found = await organizations.find_visible(session, viewer, spec.organization_id)
         if found is None:
             where.append(sa.false())
@@ -242,7 +249,8 @@ async def counts_by_state(
     """
     pools_and_states = replace(spec, states=None, organization_id=None, include_descendants=False)
     if pools_and_states == NumberFilter():
-        where = await _pools(session, viewer, spec, NumberStateCount.organization_id)
+        where = await _pools(session, viewer, spec, NumberStateCount.organization_id, problems)
+        problems.raise_if_any()
         if spec.states:
             where.append(NumberStateCount.state.in_(spec.states))
         total = NumberStateCount.total()

@@ -13,8 +13,10 @@ from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, Problems
 from domain.pagination import Page, PageRequest, make_page
 from models import Role, Series
+from models.base import column_length
 
 TYPE_NAME = "Series"
+MAX_NAME = column_length(Series.name)
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
 
 
@@ -27,8 +29,10 @@ async def create(
         raise DomainError.one(ErrorCode.FORBIDDEN, "only the provider's admins define series")
     problems = Problems()
     name, prefix, country = name.strip(), prefix.strip(), country.strip().upper()
-    if not name or len(name) > 200:
-        problems.add(ErrorCode.VALIDATION, "name must be 1 to 200 characters", ["input", "name"])
+    if not name or len(name) > MAX_NAME:
+        problems.add(
+            ErrorCode.VALIDATION, f"name must be 1 to {MAX_NAME} characters", ["input", "name"]
+        )
     if country not in phonenumbers.SUPPORTED_REGIONS:
         problems.add(
             ErrorCode.VALIDATION, f"{country!r} is not an ISO 3166-1 country", ["input", "country"]

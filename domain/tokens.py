@@ -7,8 +7,9 @@ from domain.access import Viewer, hash_token, new_token
 from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
 from models import Organization, Role, Token
+from models.base import column_length
 
-MAX_NAME = 200
+MAX_NAME = column_length(Token.name)
 
 
 async def issue(
@@ -39,9 +40,7 @@ async def create(
         problems.add(
             ErrorCode.VALIDATION, f"name must be 1 to {MAX_NAME} characters", ["input", "name"]
         )
-    org = await organizations.find_visible(session, viewer, org_id)
-    if org is None:
-        problems.add(ErrorCode.NOT_FOUND, "no such organization", ["input", "organizationId"])
+    org = await organizations.named(session, viewer, org_id, ["input", "organizationId"], problems)
     problems.raise_if_any()
     assert org is not None
     return await issue(session, org, name, role, clock)

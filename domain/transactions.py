@@ -1,4 +1,5 @@
-"""One write transaction, with database constraint races reported as CONFLICT."""
+"""One write transaction, with database constraint races reported as CONFLICT, and what a
+refused request keeps (DomainError.keep) written after its rollback."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,3 +21,8 @@ async def write(db: Database) -> AsyncIterator[AsyncSession]:
         raise DomainError.one(
             ErrorCode.CONFLICT, "a concurrent change conflicts with this one; try again"
         ) from exc
+    except DomainError as error:
+        if error.keep is not None:
+            async with db.write() as session:
+                await error.keep(session)
+        raise

@@ -1,6 +1,7 @@
 """SQLAlchemy models: the tables Numbra keeps. Import from here."""
 
 from models.base import Base
+from models.intake import IntakeRefusal
 from models.notices import Notice, NoticeKind, NoticeStatus
 from models.numbers import (
     Capability,
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "Capability",
     "DeletionReason",
+    "IntakeRefusal",
     "Notice",
     "NoticeKind",
     "NoticeStatus",

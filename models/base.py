@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -52,3 +52,15 @@ def str_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+def column_length(attribute: InstrumentedAttribute[Any]) -> int:
+    """The size of a VARCHAR column, so input is checked against what the column holds.
+
+    SQLite would store a longer text and PostgreSQL refuse it: validation reads the
+    size from here, never from a copy that could drift from the model.
+    """
+    length = attribute.property.columns[0].type.length
+    if not isinstance(length, int):
+        raise TypeError(f"{attribute} has no length")
+    return length

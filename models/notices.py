@@ -15,6 +15,9 @@ class NoticeKind(enum.StrEnum):
     # To support, some days before the lock lapses, and when it has lapsed.
     LOCK_LAPSING = "LOCK_LAPSING"
     LOCK_LAPSED = "LOCK_LAPSED"
+    # To the provider's support, when a token's intake is refused for the rest of the day
+    # (past NUMBRA_INTAKE_REFUSALS_PER_DAY): about the token, not a number.
+    INTAKE_LIMIT_REACHED = "INTAKE_LIMIT_REACHED"
 
 
 class NoticeStatus(enum.StrEnum):
@@ -33,9 +36,12 @@ class Notice(Base):
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
     )
-    number_id: Mapped[int] = mapped_column(sa.ForeignKey("numbers.id", ondelete="CASCADE"))
+    # What the notice is about: a number, or (INTAKE_LIMIT_REACHED) a token.
+    number_id: Mapped[int | None] = mapped_column(sa.ForeignKey("numbers.id", ondelete="CASCADE"))
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tokens.id", ondelete="CASCADE"))
     kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, "notice_kind"))
-    # The end of the reservation or lock the notice is about: with number and kind, its key.
+    # The end of the reservation or lock the notice is about (of the day the token's intake
+    # is refused for): with number (token) and kind, its key.
     expires_at: Mapped[datetime]
     due_at: Mapped[datetime]
     status: Mapped[NoticeStatus] = mapped_column(str_enum(NoticeStatus, "notice_status"))
@@ -49,5 +55,9 @@ class Notice(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("number_id", "kind", "expires_at"),
+        sa.UniqueConstraint("token_id", "kind", "expires_at"),
+        sa.CheckConstraint(
+            "(number_id IS NULL) <> (token_id IS NULL)", name="about_a_number_or_a_token"
+        ),
         sa.Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
     )

@@ -13,7 +13,13 @@ from models.base import Base, str_enum
 # siblings in creation order, and a subtree is one range of the path index.
 PATH_SEGMENT_WIDTH = 10
 # Paths must compare byte by byte ('/' before digits) on PostgreSQL as on SQLite.
-BYTEWISE_STRING = sa.String(4000).with_variant(sa.String(4000, collation="C"), "postgresql")
+PATH_LENGTH = 4000
+BYTEWISE_STRING = sa.String(PATH_LENGTH).with_variant(
+    sa.String(PATH_LENGTH, collation="C"), "postgresql"
+)
+# The deepest an organization's path can be in that column: "/", then one segment (the id
+# and "/") for each level from the root (depth 0) down. NUMBRA_MAX_TREE_DEPTH stays below.
+DEEPEST = (PATH_LENGTH - 1) // (PATH_SEGMENT_WIDTH + 1) - 1
 
 
 class OrganizationKind(enum.StrEnum):
@@ -39,6 +45,11 @@ class Organization(Base):
     billing_email: Mapped[str | None] = mapped_column(sa.String(320))
     owner_email: Mapped[str | None] = mapped_column(sa.String(320))
     support_email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Its ADMINs may bring numbers into the inventory; set by an ADMIN above it, and only
+    # if its parent may (the provider always may, whatever this says).
+    may_add_numbers: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
     created_at: Mapped[datetime]
 
     __table_args__ = (

@@ -3,6 +3,7 @@
 import strawberry
 
 from domain import organizations
+from domain.errors import DomainError, ErrorCode
 from domain.organizations import OrganizationFields
 from domain.pagination import page_request
 from resolvers.mutation import run
@@ -21,6 +22,8 @@ class OrganizationQueries:
     @strawberry.field
     async def organization(self, info: Info, id: strawberry.ID) -> OrganizationType | None:
         ctx = info.context
+        if organizations.key_of(id) is None:
+            raise DomainError.one(ErrorCode.VALIDATION, organizations.not_a_reference(id), ["id"])
         async with ctx.db.read() as session:
             org = await organizations.find_visible(session, ctx.viewer, id)
         return OrganizationType.from_row(org) if org is not None else None
@@ -69,6 +72,7 @@ class OrganizationMutations:
                 kind=input.kind,
                 parent_id=input.parent_id,
                 fields=fields,
+                max_depth=who.policy.max_tree_depth,
             ),
         )
 
@@ -80,5 +84,7 @@ class OrganizationMutations:
         return await run(
             info,
             OrganizationPayload,
-            lambda session, who: organizations.update(session, who.viewer, input.id, fields),
+            lambda session, who: organizations.update(
+                session, who.viewer, input.id, fields, input.may_add_numbers
+            ),
         )

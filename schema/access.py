@@ -2,7 +2,7 @@
 
 import strawberry
 
-from schema.common import Role, UserError
+from schema.common import BY_ID_OR_UUID, Role, UserError
 from schema.organizations import OrganizationType
 
 
@@ -16,7 +16,9 @@ class Viewer:
 @strawberry.input
 class CreateTokenInput:
     name: str
-    organization_id: strawberry.ID
+    organization_id: strawberry.ID = strawberry.field(
+        description=f"The organization the token acts for. {BY_ID_OR_UUID}"
+    )
     role: Role  # type: ignore[valid-type]
 
 

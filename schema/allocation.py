@@ -3,6 +3,7 @@
 import strawberry
 
 from domain.inventory import AllocationRow
+from schema.common import BY_ID_OR_UUID
 from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
@@ -39,7 +40,7 @@ class Allocation:
 @strawberry.input
 class AllocateNumbersInput:
     organization_id: strawberry.ID = strawberry.field(
-        description="The sub-organization that receives the numbers."
+        description=f"The sub-organization that receives the numbers. {BY_ID_OR_UUID}"
     )
     series_id: strawberry.ID | None = strawberry.field(
         default=None,
@@ -56,7 +57,7 @@ class AllocateNumbersInput:
 @strawberry.input
 class WithdrawNumbersInput:
     organization_id: strawberry.ID = strawberry.field(
-        description="The sub-organization that gives numbers back to its parent."
+        description=f"The sub-organization that gives numbers back to its parent. {BY_ID_OR_UUID}"
     )
     series_id: strawberry.ID | None = None
     quantity: int | None = None

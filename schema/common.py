@@ -36,6 +36,14 @@ DATETIME = strawberry.scalar(
     parse_value=_parse_datetime,
 )
 
+# Every input that names an organization by ID takes its UUID too (as the CSV files do);
+# an ID that is neither is VALIDATION naming the field.
+BY_ID_OR_UUID = "Its ID or its UUID."
+OWNER_UUID = (
+    "The UUID of the organization that owns the number's subscription (its `uuid` field); "
+    "an organization in the pool's subtree."
+)
+
 ErrorCode = strawberry.enum(errors.ErrorCode, name="ErrorCode")
 Role = strawberry.enum(RoleModel, name="Role")
 OrganizationKind = strawberry.enum(OrganizationKindModel, name="OrganizationKind")

@@ -64,7 +64,12 @@ DATABASE_FAILURES = (
 )
 # The HTTP status of a refusal outside GraphQL: the first of these codes among its
 # problems, else 400.
-REFUSAL_STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.CONFLICT: 409}
+REFUSAL_STATUS = {
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
+}
 
 
 def database_failure(error: BaseException) -> DatabaseFailure | None:

@@ -17,7 +17,7 @@ from models import NumberState as NumberStateModel
 from models import ReservationKind as ReservationKindModel
 from models import ReservationReason as ReservationReasonModel
 from models.numbers import NumberRecord
-from schema.common import Node, PageInfo, UserError
+from schema.common import BY_ID_OR_UUID, OWNER_UUID, Node, PageInfo, UserError
 from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
@@ -198,7 +198,7 @@ class NumberType(Node):
         row = await info.context.loaders.series.load(self.row.series_id)
         return SeriesType.from_row(row) if row is not None else None
 
-    @strawberry.field
+    @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED.")
     async def owner_uuid(self, info: Info) -> UUID | None:
         owner = await _organization(info, self.row.owner_id)
         return owner.uuid if owner is not None else None
@@ -250,7 +250,7 @@ class AddNumbersInput:
         default_factory=lambda: [Capability.VOICE]
     )
     organization_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Defaults to the viewer's organization."
+        default=None, description=f"Defaults to the viewer's organization. {BY_ID_OR_UUID}"
     )
     routing: str | None = None
     golden: bool | None = False
@@ -264,7 +264,7 @@ class AddNumbersInput:
 class ReserveNumbersInput:
     numbers: list[str]
     reserved_for_id: strawberry.ID = strawberry.field(
-        description="The organization the numbers are held for (the Org UUID of the seeds)."
+        description=f"The organization the numbers are held for. {BY_ID_OR_UUID}"
     )
     remark: str | None = None
     tag: str | None = strawberry.field(default=None, description="For an individual or a role.")
@@ -293,7 +293,11 @@ class ReleaseNumbersInput:
 class AssignNumbersInput:
     numbers: list[str]
     subscription_uuid: UUID
-    owner_uuid: UUID | None = None
+    owner_uuid: UUID | None = strawberry.field(
+        default=None,
+        description=f"{OWNER_UUID} A reserved number goes only to the organization it is held "
+        "for or one below it. Defaults to the pool's organization.",
+    )
     remark: str | None = None
 
 

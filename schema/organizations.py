@@ -7,10 +7,11 @@ from uuid import UUID
 import strawberry
 
 from domain import ids
-from domain.organizations import TYPE_NAME
+from domain.organizations import TYPE_NAME, may_add_numbers
 from domain.pagination import Page, encode_cursor, page_request
 from models import Organization as OrganizationRow
 from schema.common import (
+    BY_ID_OR_UUID,
     CountedConnection,
     Node,
     OrganizationKind,
@@ -35,6 +36,10 @@ class OrganizationType(Node):
     billing_email: str | None
     owner_email: str | None
     support_email: str | None
+    may_add_numbers: bool = strawberry.field(
+        description="Whether this organization's ADMINs may bring numbers into the inventory "
+        "(add, import, port in). Always true for the provider."
+    )
 
     @classmethod
     def from_row(cls, row: OrganizationRow) -> "OrganizationType":
@@ -48,6 +53,7 @@ class OrganizationType(Node):
             billing_email=row.billing_email,
             owner_email=row.owner_email,
             support_email=row.support_email,
+            may_add_numbers=may_add_numbers(row),
         )
 
     @strawberry.field
@@ -146,7 +152,7 @@ class CreateOrganizationInput:
     name: str
     kind: OrganizationKind  # type: ignore[valid-type]
     parent_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Defaults to the viewer's organization."
+        default=None, description=f"Defaults to the viewer's organization. {BY_ID_OR_UUID}"
     )
     billing_email: str | None = None
     owner_email: str | None = None
@@ -155,11 +161,17 @@ class CreateOrganizationInput:
 
 @strawberry.input
 class UpdateOrganizationInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description=BY_ID_OR_UUID)
     name: str | None = None
     billing_email: str | None = None
     owner_email: str | None = None
     support_email: str | None = None
+    may_add_numbers: bool | None = strawberry.field(
+        default=None,
+        description="Only an ADMIN of an ancestor may set it. To allow an organization, the "
+        "one above it must be allowed (a reseller allowed may allow its descendants); taken "
+        "from an organization, it is taken from its whole subtree.",
+    )
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from domain import search
 from domain.pagination import Page, encode_cursor
 from models import NumberState as NumberStateModel
 from models.numbers import NumberRecord
-from schema.common import CountedConnection, PageInfo
+from schema.common import BY_ID_OR_UUID, CountedConnection, PageInfo
 from schema.numbers import Capability, NumberState, NumberType
 
 PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
@@ -38,11 +38,13 @@ class NumberFilterInput:
     ported_in: bool | None = None
     visible_to_domain: str | None = None
     subscription_uuid: UUID | None = None
-    owner_uuid: UUID | None = None
+    owner_uuid: UUID | None = strawberry.field(
+        default=None, description="Numbers whose subscription this organization owns: its UUID."
+    )
     tag: str | None = None
     series_id: strawberry.ID | None = None
     organization_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The pool that holds the number."
+        default=None, description=f"The pool that holds the number. {BY_ID_OR_UUID}"
     )
     include_descendants: bool | None = strawberry.field(
         default=False, description="With organizationId: the whole subtree's pools."

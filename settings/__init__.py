@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.organizations import DEEPEST
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NUMBRA_", env_file=".env", extra="ignore")
@@ -40,6 +42,11 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(65_536, ge=1024)
     max_page_size: int = Field(500, ge=1)
     max_batch_size: int = Field(1_000, ge=1)
+    # Answers a token may get a UTC day that a number it would add or import is already
+    # held outside its subtree; past it, its intake is refused until the day ends.
+    intake_refusals_per_day: int = Field(100, ge=1)
+    # Levels of organizations below the provider; the path column holds at most DEEPEST.
+    max_tree_depth: int = Field(50, ge=1, le=DEEPEST)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)

@@ -12,6 +12,12 @@ bad, so a file goes in whole or not at all. Partial: one transaction per chunk,
 holding its good rows. Dry run: every check, no write. Every bad row is reported
 with its line (where its record starts) and why; the report lists the first
 MAX_REPORTED of them and counts them all.
+
+Intake rules are addNumbers' (`domain.intake`): a number already held outside the
+caller's subtree is answered as any held number is, a range row names the first such
+number only, and each such row is counted for the token; an import that would take the
+token past its daily limit stops there and is refused (RATE_LIMITED), and what it asked
+is counted all the same.
 """
 
 import asyncio
@@ -25,11 +31,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import lifecycle, organizations, search, series, transactions
+from domain import intake, lifecycle, organizations, search, series, transactions
 from domain.access import Caller
 from domain.csv.rows import BadRow, Batch, Fields, Row, RowReader, some
-from domain.errors import DomainError, ErrorCode
-from models import Number, NumberState, Organization, Role
+from domain.errors import Problems
+from models import Number, NumberState, Organization
 from models.base import UTCDateTime
 from models.database import Database
 
@@ -81,8 +87,8 @@ async def import_csv(
     progress: Progress | None = None,
 ) -> Report:
     """Import the CSV `text` into an organization's pool (the viewer's own by default)."""
-    caller.viewer.require(Role.ADMIN)
     async with db.read() as session:
+        allowance = await intake.admit(session, caller)
         pool = await _pool(session, caller, organization_id)
         series_of = await series.matcher(session)
     report = Report(dry_run=dry_run, partial=partial)
@@ -92,12 +98,24 @@ async def import_csv(
         return report
     writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of)
     run = _Run(reader, report, writer, progress or (lambda _records: None))
-    if dry_run:
-        await run.check_only(db)
-    elif partial:
-        await run.write_per_chunk(db)
-    else:
-        await run.write_all_or_nothing(db)
+    run.limit_answers(caller.viewer.org_path, allowance)
+    exhausted = False
+    try:
+        if dry_run:
+            await run.check_only(db)
+        elif partial:
+            await run.write_per_chunk(db)
+        else:
+            await run.write_all_or_nothing(db)
+    except _Exhausted:
+        exhausted = True
+    # Counted whether the import went in, stayed out or was a dry run.
+    if run.elsewhere:
+        async with transactions.write(db) as session:
+            await intake.count(session, caller, run.elsewhere)
+    if exhausted:
+        kept = f"; {report.added} numbers of the chunks before were added" if partial else ""
+        raise intake.refused(caller, written=kept)
     # Duplicates are found after the rest of their chunk's problems.
     report.bad_rows.sort(key=lambda bad: bad.line)
     return report
@@ -107,14 +125,20 @@ async def _pool(session: AsyncSession, caller: Caller, organization_id: str | No
     if organization_id is None:
         pool = await session.get(Organization, caller.viewer.org_id)
     else:
-        pool = await organizations.find_visible(session, caller.viewer, organization_id)
-    if pool is None:
-        raise DomainError.one(ErrorCode.NOT_FOUND, "no such organization", ["organizationId"])
+        problems = Problems()
+        field = ["organization_id"]
+        pool = await organizations.named(session, caller.viewer, organization_id, field, problems)
+        problems.raise_if_any()
+    assert pool is not None
     return pool
 
 
 class _RollBack(Exception):
     """Leaves the atomic transaction without committing."""
+
+
+class _Exhausted(Exception):
+    """The token's answers about numbers held elsewhere ran out: stop, writing nothing more."""
 
 
 class _Run:
@@ -127,6 +151,15 @@ class _Run:
         self.progress = progress
         # Every number named so far, as an int: a million take ~70 MB.
         self.seen: set[int] = set()
+        # The caller's subtree; how many answers about numbers held outside it the caller
+        # may get, and how many rows have got one.
+        self.subtree = "/"
+        self.allowance = intake.UNLIMITED
+        self.elsewhere = 0
+
+    def limit_answers(self, subtree: str, allowance: int) -> None:
+        self.subtree = subtree
+        self.allowance = allowance
 
     async def each_chunk(self, handle: Callable[[list[Row]], Awaitable[None]]) -> None:
         """Call `handle` with each chunk's rows that name no number named before."""
@@ -160,17 +193,34 @@ class _Run:
         """The rows none of whose numbers are in the inventory already."""
         named = [number for row in rows for number in row.numbers]
         among = search.among(session, Number.e164, named)
-        present = set(await session.scalars(sa.select(Number.e164).where(among)))
+        held = await session.execute(
+            sa.select(Number.e164, Organization.path)
+            .join(Organization, Organization.id == Number.organization_id)
+            .where(among)
+        )
+        present = {e164: path for e164, path in held}
         good = []
         for row in rows:
             found = [number for number in row.numbers if number in present]
             if found:
-                reason = some(found, "already in the inventory")
-                self.report.bad(BadRow(row.line, found[0], reason))
+                self.report.bad(self._held(row, found, present))
             else:
                 good.append(row)
                 self.report.valid += len(row.numbers)
+        if self.elsewhere > self.allowance:
+            raise _Exhausted
         return good
+
+    def _held(self, row: Row, found: list[str], pools: dict[str, str]) -> BadRow:
+        """A row naming numbers already held: within the caller's subtree said in full;
+        elsewhere, the first such number only (a row of that number alone says as much)."""
+        inside = [n for n in found if organizations.in_subtree(pools[n], self.subtree)]
+        elsewhere = [n for n in found if not organizations.in_subtree(pools[n], self.subtree)]
+        reasons = [some(inside, "already in the inventory")] if inside else []
+        if elsewhere:
+            self.elsewhere += 1
+            reasons.append(f"{elsewhere[0]} {intake.HELD}")
+        return BadRow(row.line, (inside or elsewhere)[0], "; ".join(reasons))
 
     async def check_only(self, db: Database) -> None:
         async with db.read() as session:

@@ -73,6 +73,9 @@ def _scalar(key: str, text: str, problems: Problems) -> Any:
         if key_uuid is None:
             problems.add(ErrorCode.VALIDATION, f"{text!r} is not a UUID", field)
         return key_uuid
+    if key == "organization_id" and organizations.key_of(text) is None:
+        problems.add(ErrorCode.VALIDATION, organizations.not_a_reference(text), field)
+        return None
     if key in _ID_FIELDS:
         return global_id(text, _ID_FIELDS[key])
     return _aware_time(text, field, problems)

@@ -279,7 +279,7 @@ async def test_create_token_reports_every_problem_together(api: Api) -> None:
     assert payload["token"] is None
     assert {(e["code"], tuple(e["field"])) for e in payload["userErrors"]} == {
         ("VALIDATION", ("input", "name")),
-        ("NOT_FOUND", ("input", "organizationId")),
+        ("VALIDATION", ("input", "organizationId")),
     }
 
 

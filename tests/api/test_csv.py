@@ -39,6 +39,7 @@ from models.database import Database
 from settings import Settings
 from tests.support.api import Api, gid
 from tests.support.processes import NUMBRA, environment
+from tests.support.world import allow_intake
 
 F1, F2, F3, F4, F5, F6 = (f"+656100000{i}" for i in range(1, 7))
 GB = "+442079460001"
@@ -524,6 +525,9 @@ async def test_only_admins_import_and_only_into_pools_they_see(api: Api) -> None
         assert response.status_code == 403, role
         assert response.json()["errors"][0]["code"] == "FORBIDDEN"
     customer_admin = await api.token_for(customer, Role.ADMIN)
+    response = await api.upload_csv(text, token=customer_admin)
+    assert response.status_code == 403, "intake is the provider's until it allows others"
+    await allow_intake(api.db, customer)
     response = await api.upload_csv(text, token=customer_admin, organization_id=gid(sibling))
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "NOT_FOUND"

@@ -16,6 +16,7 @@ from models import Organization, OrganizationKind, Role
 from settings import Settings
 from tests.support.api import Api, gid
 from tests.support.mutations import NumberMutations, codes
+from tests.support.world import allow_intake
 
 NUMBER = """
 fragment N on Number {
@@ -133,6 +134,7 @@ async def test_add_puts_numbers_into_the_viewer_s_pool_or_a_child_s(api: Api) ->
     assert into_child[0]["organization"] == {"name": "Customer 1"}
 
     partner_admin = await api.token_for(partner, Role.ADMIN)
+    await allow_intake(api.db, partner)
     by_default = await add(api, N2, token=partner_admin)
     assert by_default[0]["organization"] == {"name": "Partner"}
 

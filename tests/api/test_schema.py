@@ -19,12 +19,6 @@ CONTRACT_CHECK = SHARED / "tools" / "contract_check.py"
 # What of the contract is still to be built, by the issue that builds it. Building a part
 # makes its lines disappear from the check's output, and its set here must shrink with it.
 PENDING: dict[int, set[str]] = {
-    # issue 12: intake by the provider and allowed resellers, refused past a daily limit
-    12: {
-        "enum value ErrorCode.RATE_LIMITED",
-        "field Organization.mayAddNumbers: Boolean!",
-        "input field UpdateOrganizationInput.mayAddNumbers: Boolean",
-    },
     # issue 15: billing terms, blocking, registration, features, quick filters
     15: {
         "enum value NumberState.BLOCKED",
