@@ -15,6 +15,7 @@ class Policy:
     lock: timedelta = timedelta(days=90)
     max_batch: int = 1_000
     max_add: int = 50
+    max_import_numbers: int = 2_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
@@ -25,4 +26,5 @@ class Policy:
             swap_hold=timedelta(days=settings.swap_hold_days),
             lock=timedelta(days=settings.lock_days),
             max_batch=settings.max_batch_size,
+            max_import_numbers=settings.max_import_numbers,
         )

@@ -8,6 +8,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import phone
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, Problems
@@ -15,7 +16,7 @@ from domain.pagination import Page, PageRequest, make_page
 from models import Role, Series
 
 TYPE_NAME = "Series"
-_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
+_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
 
 
 async def create(
@@ -26,14 +27,16 @@ async def create(
     if not viewer.at_root:
         raise DomainError.one(ErrorCode.FORBIDDEN, "only the provider's admins define series")
     problems = Problems()
-    name, prefix, country = name.strip(), prefix.strip(), country.strip().upper()
+    # A prefix in other digits (full-width, ...) is its ASCII self, as numbers are.
+    name, prefix = name.strip(), phone.ascii_digits(prefix.strip())
+    country = country.strip().upper()
     if not name or len(name) > 200:
         problems.add(ErrorCode.VALIDATION, "name must be 1 to 200 characters", ["input", "name"])
     if country not in phonenumbers.SUPPORTED_REGIONS:
         problems.add(
             ErrorCode.VALIDATION, f"{country!r} is not an ISO 3166-1 country", ["input", "country"]
         )
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         problems.add(
             ErrorCode.VALIDATION,
             "prefix must be '+' and 1 to 15 digits, e.g. +6531",

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(65_536, ge=1024)
     max_page_size: int = Field(500, ge=1)
     max_batch_size: int = Field(1_000, ge=1)
+    # Numbers one import file may name (a range counts as the numbers it expands to):
+    # a file over it is refused whole, before anything is expanded or written.
+    max_import_numbers: int = Field(2_000_000, ge=1)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)
