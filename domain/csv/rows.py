@@ -203,26 +203,35 @@ class RowReader:
         if self.header_problem is not None:
             return None
         number_at, country_at = self._columns["number"], self._columns["country"]
+        needed = max(number_at, country_at) + 1
+        records = self._records
         named = 0
         while True:
-            line = self._records.line_num + 1
+            line = records.line_num + 1
             try:
-                cells = next(self._records, None)
+                cells = next(records, None)
             except (csv.Error, UnicodeDecodeError):
                 return None
             if cells is None:
                 return None
-            if not any(cells) or max(number_at, country_at) >= len(cells):
+            if len(cells) < needed:
                 continue
-            number = cells[number_at].strip()
-            named += _named(number, cells[country_at].strip().upper())
+            number = cells[number_at]
+            # A million rows are read here before any is checked: most name one number.
+            if not number:
+                continue
+            if not any(dash in number for dash in _DASHES):
+                named += 1
+            else:
+                number = number.strip()
+                named += _named(number, cells[country_at].strip().upper())
             if named > cap:
                 reason = (
                     f"by this row the file names more than {cap:,} numbers, the most one "
                     "import may (NUMBRA_MAX_IMPORT_NUMBERS); nothing was imported: "
                     "split the file"
                 )
-                return BadRow(line, number or None, reason)
+                return BadRow(line, number.strip() or None, reason)
 
     def _numbers(self, text: str, country: str, reasons: list[str]) -> Sequence[str]:
         """The numbers a cell names: one, or a range "+6561000000 - +6561000999"."""
