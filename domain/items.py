@@ -55,14 +55,42 @@ async def load_items(
         .with_for_update(of=Number)
     )
     found = {row.e164: (row, pool_path) for row, pool_path in (await session.execute(query)).all()}
+    missing = [e164 for e164 in wanted if e164 not in found]
+    moved = await _moved_while_waiting(session, caller, missing) if missing else set()
     items = []
     for e164, path in wanted.items():
-        if e164 not in found:
+        if e164 in moved:
+            problems.add(
+                ErrorCode.CONFLICT,
+                f"{e164} was changed by a concurrent request while this one waited; try again",
+                path,
+                e164,
+            )
+        elif e164 not in found:
             problems.add(ErrorCode.NOT_FOUND, f"{e164} is not in your inventory", path, e164)
         else:
             row, pool_path = found[e164]
             items.append(Item(row=row, field=path, pool_path=pool_path))
     return items
+
+
+async def _moved_while_waiting(
+    session: AsyncSession, caller: Caller, missing: Sequence[str]
+) -> set[str]:
+    """Of numbers the locking query missed, those in the viewer's subtree after all.
+
+    On PostgreSQL a row another transaction holds is waited for, then checked again
+    as that transaction left it, but against the pool row read before the wait: a
+    number moved to another pool meanwhile drops out of the join, though it is still
+    in the subtree. This statement reads afresh (READ COMMITTED); a number it finds
+    was changed under the request, which is a conflict, not an unknown number.
+    """
+    query = (
+        sa.select(Number.e164)
+        .join(Organization, Organization.id == Number.organization_id)
+        .where(Number.e164.in_(missing), subtree_clause(caller.viewer.org_path))
+    )
+    return set(await session.scalars(query))
 
 
 async def reload(session: AsyncSession, items: Sequence[Item]) -> list[Number]:

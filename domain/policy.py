@@ -19,6 +19,7 @@ class Policy:
     intake_refusals_per_day: int = 100
     # Levels of organizations below the provider (NUMBRA_MAX_TREE_DEPTH).
     max_tree_depth: int = 50
+    max_import_numbers: int = 2_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
@@ -31,4 +32,5 @@ class Policy:
             max_batch=settings.max_batch_size,
             max_tree_depth=settings.max_tree_depth,
             intake_refusals_per_day=settings.intake_refusals_per_day,
+            max_import_numbers=settings.max_import_numbers,
         )

@@ -76,18 +76,22 @@ def pattern_clause(
 ) -> sa.ColumnElement[bool] | None:
     """The pattern language of the contract's NumberFilter, as SQL.
 
-    With `trigram_table` (SQLite), searches without a literal head are narrowed by
-    the FTS5 index first, so they read a few rows instead of the whole table.
+    Digits of other scripts (and a full-width plus) stand for their ASCII selves, as
+    in numbers: a pattern finds what its ASCII spelling finds. With `trigram_table`
+    (SQLite), searches without a literal head are narrowed by the FTS5 index first,
+    so they read a few rows instead of the whole table.
     """
+    written = pattern
+    pattern = phone.ascii_digits(pattern)
     if not _PATTERN.fullmatch(pattern):
         problems.add(
             ErrorCode.VALIDATION,
-            f"{pattern!r} is not a pattern: digits, an optional leading '+', and '*'",
+            f"{written!r} is not a pattern: digits, an optional leading '+', and '*'",
             ["filter", "pattern"],
         )
         return None
     pattern = _STARS.sub("*", pattern)
-    if sum(c.isdigit() for c in pattern) > MAX_DIGITS:
+    if sum(c in "0123456789" for c in pattern) > MAX_DIGITS:
         # Valid, but no number has that many digits (and SQLite refuses LIKE patterns
         # over 50,000 bytes): nothing matches.
         return sa.false()

@@ -8,6 +8,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import phone
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, Problems
@@ -17,7 +18,7 @@ from models.base import column_length
 
 TYPE_NAME = "Series"
 MAX_NAME = column_length(Series.name)
-_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
+_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
 
 
 async def create(
@@ -28,7 +29,9 @@ async def create(
     if not viewer.at_root:
         raise DomainError.one(ErrorCode.FORBIDDEN, "only the provider's admins define series")
     problems = Problems()
-    name, prefix, country = name.strip(), prefix.strip(), country.strip().upper()
+    # A prefix in other digits (full-width, ...) is its ASCII self, as numbers are.
+    name, prefix = name.strip(), phone.ascii_digits(prefix.strip())
+    country = country.strip().upper()
     if not name or len(name) > MAX_NAME:
         problems.add(
             ErrorCode.VALIDATION, f"name must be 1 to {MAX_NAME} characters", ["input", "name"]
@@ -37,7 +40,7 @@ async def create(
         problems.add(
             ErrorCode.VALIDATION, f"{country!r} is not an ISO 3166-1 country", ["input", "country"]
         )
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         problems.add(
             ErrorCode.VALIDATION,
             "prefix must be '+' and 1 to 15 digits, e.g. +6531",

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     intake_refusals_per_day: int = Field(100, ge=1)
     # Levels of organizations below the provider; the path column holds at most DEEPEST.
     max_tree_depth: int = Field(50, ge=1, le=DEEPEST)
+    # Numbers one import file may name (a range counts as the numbers it expands to):
+    # a file over it is refused whole, before anything is expanded or written.
+    max_import_numbers: int = Field(2_000_000, ge=1)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)

@@ -119,7 +119,11 @@ class CsvEndpoints:
         except MultiPartException as exc:
             return refusal(DomainError.one(ErrorCode.VALIDATION, exc.message, ["file"]))
         except DomainError as error:
-            return refusal(error)
+            response = refusal(error)
+            if any(problem.code is ErrorCode.LIMIT_EXCEEDED for problem in error.problems):
+                # The file names more numbers than one import may: too large, whatever else.
+                response.status_code = 413
+            return response
         return JSONResponse(dataclasses.asdict(report))
 
 

@@ -5,7 +5,10 @@ The file is read as a stream, in chunks of whole rows naming about CHUNK numbers
 the file so far (duplicates) and the database (one query), and its good rows are
 inserted with their ADDED events by two INSERT … SELECT statements, the rows sent
 as one parameter. Memory holds two chunks (the next is read, in a thread, while
-this one is written) and every number seen so far, as an int.
+this one is written; a chunk is CHUNK numbers and at most one range row more) and
+every number seen so far, as an int with its line. Before any of it, the file's
+number cells are read once to sum the numbers it names (ranges counted, not
+expanded): a file over the policy's cap is refused whole.
 
 Atomic (the default): one transaction for the whole file, rolled back if any row is
 bad, so a file goes in whole or not at all. Partial: one transaction per chunk,
@@ -33,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import intake, lifecycle, organizations, search, series, transactions
 from domain.access import Caller
-from domain.csv.rows import BadRow, Batch, Fields, Row, RowReader, some
-from domain.errors import Problems
+from domain.csv.rows import BadRow, Batch, Fields, Row, RowReader, first_over, some
+from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberState, Organization
 from models.base import UTCDateTime
 from models.database import Database
@@ -86,7 +89,12 @@ async def import_csv(
     partial: bool = False,
     progress: Progress | None = None,
 ) -> Report:
-    """Import the CSV `text` into an organization's pool (the viewer's own by default)."""
+    """Import the CSV `text` into an organization's pool (the viewer's own by default).
+
+    `text` is read twice (it must be seekable): first its number cells only, to refuse
+    a file that names more numbers than the policy allows before anything is done.
+    """
+    await _refuse_over_cap(text, caller.policy.max_import_numbers)
     async with db.read() as session:
         allowance = await intake.admit(session, caller)
         pool = await _pool(session, caller, organization_id)
@@ -121,6 +129,20 @@ async def import_csv(
     return report
 
 
+async def _refuse_over_cap(text: TextIO, cap: int) -> None:
+    """LIMIT_EXCEEDED, naming the line, if the file names more than `cap` numbers.
+
+    A range counts as the numbers it would expand to, summed without expanding it:
+    80 rows may name 8,000,000 numbers. Nothing is expanded, checked or written.
+    """
+    start = text.tell()
+    over = await asyncio.to_thread(first_over, text, cap)
+    if over is not None:
+        message = f"line {over.line}: {over.reason}"
+        raise DomainError.one(ErrorCode.LIMIT_EXCEEDED, message, ["file"], over.number)
+    text.seek(start)
+
+
 async def _pool(session: AsyncSession, caller: Caller, organization_id: str | None) -> Organization:
     if organization_id is None:
         pool = await session.get(Organization, caller.viewer.org_id)
@@ -149,8 +171,9 @@ class _Run:
         self.report = report
         self.writer = writer
         self.progress = progress
-        # Every number named so far, as an int: a million take ~70 MB.
-        self.seen: set[int] = set()
+        # Every number named so far, as an int, with the line that named it first: a
+        # million take ~110 MB, and the policy caps the numbers of a file.
+        self.seen: dict[int, int] = {}
         # The caller's subtree; how many answers about numbers held outside it the caller
         # may get, and how many rows have got one.
         self.subtree = "/"
@@ -180,12 +203,16 @@ class _Run:
         fresh = []
         for row in batch.rows:
             keys = [int(number[1:]) for number in row.numbers]
-            if self.seen.isdisjoint(keys):
+            if self.seen.keys().isdisjoint(keys):
                 fresh.append(row)
-            else:
-                repeated = [n for n, key in zip(row.numbers, keys, strict=True) if key in self.seen]
-                self.report.bad(BadRow(row.line, repeated[0], some(repeated, "named twice")))
-            self.seen.update(keys)
+                self.seen.update(dict.fromkeys(keys, row.line))
+                continue
+            repeated = [n for n, key in zip(row.numbers, keys, strict=True) if key in self.seen]
+            first = self.seen[int(repeated[0][1:])]
+            reason = f"{some(repeated, 'named twice')}: first on line {first}"
+            self.report.bad(BadRow(row.line, repeated[0], reason))
+            for key in keys:
+                self.seen.setdefault(key, row.line)
         self.progress(batch.records)
         return fresh
 

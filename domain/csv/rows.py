@@ -40,7 +40,11 @@ _COLUMN_LENGTH = {"vendor": 100, "sku": 100}
 # Distinct field combinations remembered; bulk files repeat a few of them.
 _FIELDS_CACHE_SIZE = 10_000
 
-_RANGE = re.compile(r"(\+\d+)\s*-\s*(\+\d+)")
+# A range is two numbers, each in any notation a single number may be written in,
+# joined by a dash with space on both sides, or by a dash just before the second's "+":
+# "+6561000000-+6561000999", "+65 6100 0000 - +65 6100 0999", "6100 0000 - 6100 0999".
+_DASHES = "-\u2013\uff0d"  # hyphen-minus, en dash, full-width hyphen-minus
+_RANGE_DASH = re.compile(rf"\s+[{_DASHES}]\s+|\s*[{_DASHES}]\s*(?=[+\uff0b])")
 
 
 @dataclass(frozen=True)
@@ -188,32 +192,70 @@ class RowReader:
             _add_reasons(NumberDetails(notes=notes), reasons)
         return notes
 
+    def first_over(self, cap: int) -> BadRow | None:
+        """The row by which the text names more than `cap` numbers; None if it never does.
+
+        Only the number cells are read, and a range counts as the numbers it would
+        expand to, without expanding it. Rows that are bad for other reasons count as
+        what they name (one number or a range), unreadable text as nothing: reading
+        the rows (`take`) reports those.
+        """
+        if self.header_problem is not None:
+            return None
+        number_at, country_at = self._columns["number"], self._columns["country"]
+        needed = max(number_at, country_at) + 1
+        records = self._records
+        named = 0
+        while True:
+            line = records.line_num + 1
+            try:
+                cells = next(records, None)
+            except (csv.Error, UnicodeDecodeError):
+                return None
+            if cells is None:
+                return None
+            if len(cells) < needed:
+                continue
+            number = cells[number_at]
+            # A million rows are read here before any is checked: most name one number.
+            if not number:
+                continue
+            if not any(dash in number for dash in _DASHES):
+                named += 1
+            else:
+                number = number.strip()
+                named += _named(number, cells[country_at].strip().upper())
+            if named > cap:
+                reason = (
+                    f"by this row the file names more than {cap:,} numbers, the most one "
+                    "import may (NUMBRA_MAX_IMPORT_NUMBERS); nothing was imported: "
+                    "split the file"
+                )
+                return BadRow(line, number.strip() or None, reason)
+
     def _numbers(self, text: str, country: str, reasons: list[str]) -> Sequence[str]:
-        """The numbers a cell names: one, or a range "+6561000000-+6561000999"."""
+        """The numbers a cell names: one, or a range "+6561000000 - +6561000999"."""
         if not text:
             reasons.append("number is empty")
             return []
-        ends = _RANGE.fullmatch(text)
+        ends = range_ends(text, country)
         if ends is None:
             e164 = self._valid(text, country)
             if e164 is None:
                 reasons.append(_not_of_country(text, country))
                 return []
             return [e164]
-        first, last = ends.groups()
-        start, end = int(first[1:]), int(last[1:])
-        if len(first) != len(last):
-            reasons.append(f"range ends {first} and {last} differ in length")
-        elif end < start:
-            reasons.append(f"range runs backwards: {first} is after {last}")
-        elif end - start >= MAX_RANGE:
-            reasons.append(f"range of {end - start + 1} numbers; at most {MAX_RANGE} a row")
-        else:
-            numbers = [f"+{n:0{len(first) - 1}d}" for n in range(start, end + 1)]
-            invalid = [n for n in numbers if self._valid(n, country, exact=True) is None]
-            if not invalid:
-                return numbers
-            reasons.append(some(invalid, f"not valid for {country}"))
+        first, last = ends
+        span = _span(first, last)
+        if isinstance(span, str):
+            reasons.append(span)
+            return []
+        start, end = span
+        numbers = [f"+{n:0{len(first) - 1}d}" for n in range(start, end + 1)]
+        invalid = [n for n in numbers if self._valid(n, country, exact=True) is None]
+        if not invalid:
+            return numbers
+        reasons.append(some(invalid, f"not valid for {country}"))
         return []
 
     def _valid(self, raw: str, country: str, exact: bool = False) -> str | None:
@@ -239,6 +281,53 @@ class RowReader:
             return None
         found = phone.normalise_for_country(raw, country)
         return found if not exact or found == raw else None
+
+
+def range_ends(text: str, country: str) -> tuple[str, str] | None:
+    """The first and last number of a cell written as a range, in E.164; None if it is not.
+
+    An end in international notation is taken as written ("+", "00" and digits between
+    separators), unchecked: the range's numbers are checked one by one. An end in
+    national notation must be a valid number of `country`. A cell that is not two
+    such ends joined by a range's dash is a single number, or no number at all.
+    """
+    if _RANGE_DASH.search(text) is None:
+        return None
+    parts = _RANGE_DASH.split(text)
+    if len(parts) != 2:
+        return None
+    first, last = (
+        phone.as_written(part) or phone.normalise_for_country(part, country) for part in parts
+    )
+    if first is None or last is None:
+        return None
+    return first, last
+
+
+def _span(first: str, last: str) -> tuple[int, int] | str:
+    """A range's first and last number as integers, or why it is not one to expand."""
+    start, end = int(first[1:]), int(last[1:])
+    if len(first) != len(last):
+        return f"range ends {first} and {last} differ in length"
+    if end < start:
+        return f"range runs backwards: {first} is after {last}"
+    if end - start >= MAX_RANGE:
+        return f"range of {end - start + 1} numbers; at most {MAX_RANGE} a row"
+    return start, end
+
+
+def _named(cell: str, country: str) -> int:
+    """How many numbers a number cell names: a range's, if it is one to expand, else 1."""
+    ends = range_ends(cell, country)
+    span = _span(*ends) if ends is not None else None
+    if span is None or isinstance(span, str):
+        return 1
+    return span[1] - span[0] + 1
+
+
+def first_over(text: TextIO, cap: int) -> BadRow | None:
+    """The row by which a CSV text names more than `cap` numbers (see RowReader.first_over)."""
+    return RowReader(text).first_over(cap)
 
 
 def some(numbers: Sequence[str], what: str) -> str:

@@ -846,6 +846,26 @@ def test_numbra_import_reports_bad_rows_and_numbra_export_writes_the_csv(
     assert "No organization" in done.stderr
 
 
+@pytest.mark.slow
+def test_numbra_import_refuses_a_file_over_the_cap_in_one_line(
+    cli_database: str, tmp_path: Path
+) -> None:
+    """80 ranges of 100,000 numbers: refused before expanding any, exit 2, nothing written."""
+    source = tmp_path / "probe.csv"
+    ranges = [f"+{6561000000 + n * 100_000}-+{6561099999 + n * 100_000}" for n in range(80)]
+    source.write_text("number,vendor,country,sku\n" + "".join(f"{r},V,SG,D\n" for r in ranges))
+
+    for extra in ([], ["--partial"], ["--dry-run"]):
+        done = numbra(["import", str(source), *extra], cli_database, tmp_path)
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("line 22: "), line
+        assert "NUMBRA_MAX_IMPORT_NUMBERS" in line
+
+    done = numbra(["export"], cli_database, tmp_path)
+    assert done.stdout.strip().splitlines()[1:] == []
+
+
 def peak_rss_kib(args: list[str], url: str, cwd: Path) -> tuple[int, str]:
     """Run `numbra ARGS`; return its own peak resident set size and what it printed."""
     out, err = cwd / "stdout.log", cwd / "stderr.log"

@@ -6,9 +6,11 @@
   response (data and/or errors, non-null fields never null), every error refused
   before running (400) or carrying a domain error code, never a masked internal error.
 - hypothesis: every pattern of the contract's language finds exactly what a plain
-  reading of the contract does; anything else is a VALIDATION error naming it.
+  reading of the contract does, its digits written in any script (read as ASCII);
+  anything else is a VALIDATION error naming it.
 - hypothesis: the CSV reader survives any bytes, reports each bad row on the line
-  where its record starts, and hands good rows on as they were written.
+  where its record starts, and hands good rows on as they were written, numbers in
+  other digit scripts and ranges in any notation read as their ASCII E.164.
 
 NUMBRA_FUZZ_EXAMPLES sets the examples per operation (and scales the properties):
 small in `make test`, large in `make fuzz`.
@@ -21,6 +23,7 @@ import io
 import os
 import random
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -225,10 +228,42 @@ def expected_matches(pattern: str) -> set[str]:
     return {e164 for e164 in INVENTORY if fnmatch.fnmatchcase(e164, whole)}
 
 
+def as_ascii(text: str) -> str:
+    """`text` as the contract reads it: a decimal digit of any script is its ASCII digit,
+    and a full-width plus is '+' (DESIGN.md: E.164 is ASCII; other digits are normalised)."""
+    return "".join(
+        str(unicodedata.decimal(char))
+        if unicodedata.category(char) == "Nd"
+        else "+"
+        if char == FULL_WIDTH_PLUS
+        else char
+        for char in text
+    )
+
+
 def is_pattern(text: str) -> bool:
     """Digits and '*', at least one, after an optional leading '+'."""
     body = text.removeprefix("+")
     return body != "" and all(char in "0123456789*" for char in body)
+
+
+# The zeros of some scripts of decimal digits: full-width, Arabic-Indic, extended
+# Arabic-Indic, Devanagari, Thai, mathematical bold.
+ZEROS = ["\uff10", "\u0660", "\u06f0", "\u0966", "\u0e50", "\U0001d7ce"]
+FULL_WIDTH_PLUS = "\uff0b"
+
+
+@st.composite
+def in_other_scripts(draw: st.DrawFn, text: str) -> str:
+    """`text` with some of its ASCII digits (and its '+') written in other scripts."""
+    chars = []
+    for char in text:
+        if char in "0123456789" and draw(st.booleans()):
+            char = chr(ord(draw(st.sampled_from(ZEROS))) + int(char))
+        elif char == "+" and draw(st.booleans()):
+            char = FULL_WIDTH_PLUS
+        chars.append(char)
+    return "".join(chars)
 
 
 @st.composite
@@ -271,7 +306,13 @@ async def pattern_api(api: Api) -> Api:
 )
 @given(
     pattern=patterns()
+    | patterns().flatmap(in_other_scripts)
     | st.text("+*0123456789", min_size=1, max_size=14)
+    | st.text(
+        st.sampled_from(["+", "*", FULL_WIDTH_PLUS, "\uff0a"]) | st.characters(categories=["Nd"]),
+        min_size=1,
+        max_size=14,
+    )
     # A NUL is refused before any search runs (tests/test_abuse.py), not a pattern case.
     | st.text(st.characters(exclude_characters="\x00"), max_size=14)
     | st.text("0123456789", min_size=1).map(lambda digits: "*" * 40 + digits)
@@ -280,10 +321,10 @@ async def test_a_pattern_finds_what_the_contract_says_or_is_a_validation_error(
     pattern_api: Api, pattern: str
 ) -> None:
     body = (await pattern_api.post(SEARCH, {"p": pattern})).json()
-    if is_pattern(pattern):
+    if is_pattern(as_ascii(pattern)):
         assert "errors" not in body, (pattern, body)
         found = {edge["node"]["e164"] for edge in body["data"]["numbers"]["edges"]}
-        assert found == expected_matches(pattern), pattern
+        assert found == expected_matches(as_ascii(pattern)), pattern
     else:
         [error] = body["errors"]
         assert error["extensions"]["code"] == "VALIDATION", (pattern, error)
@@ -313,9 +354,9 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 @settings(max_examples=FUZZ_EXAMPLES * 25, deadline=None)
 @given(
     data=st.binary(max_size=400)
-    | st.text("+0123456789,;\"'\n\r -|abcSGLOCKED\x00\u00e9", max_size=400).map(
-        lambda text: (HEADER + text).encode()
-    )
+    | st.text(
+        "+0123456789,;\"'\n\r -|abcSGLOCKED\x00\u00e9\u2013\uff10\u0661\uff0b", max_size=400
+    ).map(lambda text: (HEADER + text).encode())
 )
 def test_any_bytes_are_read_into_rows_and_bad_rows_without_raising(data: bytes) -> None:
     rows, bad = read_all(data)
@@ -342,15 +383,24 @@ NOTES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_siz
 def records(draw: st.DrawFn, index: int) -> Written:
     e164 = f"+65610{index:05d}"
     notes = draw(NOTES)
-    kind = draw(st.sampled_from(["good", "number", "state", "cells", "vendor"]))
+    kind = draw(st.sampled_from(["good", "written", "range", "number", "state", "cells", "vendor"]))
+    state = draw(st.sampled_from(["", "LOCKED"]))
+    # The same number in other digit scripts, or as a range of one in any notation.
+    written = draw(in_other_scripts(e164))
+    spaced = f"{e164[:3]} {e164[3:7]} {e164[7:]}"
+    one_range = draw(
+        st.sampled_from([f"{e164}-{e164}", f"{spaced} - {spaced}", f"{e164} - {e164[3:]}"])
+    )
     cells = {
-        "good": [e164, "Singtel", "SG", "DID", draw(st.sampled_from(["", "LOCKED"])), notes],
+        "good": [e164, "Singtel", "SG", "DID", state, notes],
+        "written": [written, "Singtel", "SG", "DID", state, notes],
+        "range": [draw(in_other_scripts(one_range)), "Singtel", "SG", "DID", state, notes],
         "number": ["+65" + "0" * 12, "Singtel", "SG", "DID", "", notes],
         "state": [e164, "Singtel", "SG", "DID", "ASSIGNED", notes],
         "cells": [e164, "Singtel", "SG"],
         "vendor": [e164, "", "SG", "DID", "", notes],
     }[kind]
-    return Written(cells, kind == "good", e164)
+    return Written(cells, kind in ("good", "written", "range"), e164)
 
 
 @settings(max_examples=FUZZ_EXAMPLES * 6, deadline=None)

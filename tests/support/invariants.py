@@ -2,12 +2,13 @@
 
 - Every number is in an existing organization's pool, and in the series it names.
 - Counts are conserved: the total is the one expected (when given), and the per-pool
-  state counters (migration 0005) agree with the numbers.
+  state counters (migration 0005, each the sum of its slots) agree with the numbers.
 - A number's state columns agree with its state (FILLED_IN, REQUIRED_IN below).
 - Its latest history event, where the event records a state, left it in the state it
   is in; no history or notice belongs to a number that does not exist. (Numbers with
   no history at all, as bulk seeds make, are not flagged.)
-- No E.164 number is held twice.
+- No E.164 number is held twice, and every one is ASCII ("+" and 1 to 15 digits 0-9:
+  a number in other digits would be a second number beside its ASCII self).
 
 `check` returns one human-readable line per broken invariant, an empty list when the
 inventory is healthy. Every rule is a query over whole tables (the per-number column
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, outerjoin
+from sqlalchemy.orm import InstrumentedAttribute, aliased, outerjoin
 
 from domain.lifecycle import ASSIGNED, DELETED, FILLED_IN, LOCKED, RESERVED
 from models import Notice, Number, NumberEvent, NumberState, Organization, Series
@@ -64,8 +65,19 @@ def _column(name: str) -> sa.ColumnElement[object]:
     return column
 
 
+def _not_e164(e164: sa.ColumnElement[str] | InstrumentedAttribute[str]) -> sa.ColumnElement[bool]:
+    """Not "+" and 1 to 15 ASCII digits (trim drops only the ASCII digits, on both ends)."""
+    digits = sa.func.substr(e164, 2)
+    return sa.or_(
+        sa.func.substr(e164, 1, 1) != "+",
+        sa.not_(sa.func.length(digits).between(1, 15)),
+        sa.func.trim(digits, "0123456789") != "",
+    )
+
+
 def _rules() -> list[Rule]:
     rules = [
+        Rule("whose e164 is not ASCII: '+' and 1 to 15 digits 0-9", _not_e164(Number.e164)),
         Rule("are in no existing organization's pool", _pool.id.is_(None)),
         Rule(
             "name a series that is missing or not a prefix of the number",
@@ -144,12 +156,15 @@ async def _counts(session: AsyncSession, expected_total: int | None) -> list[str
             )
         )
     }
+    # A count is the sum of its slots: on PostgreSQL, writers' deltas wait in slots of
+    # their own until they are folded into slot 0.
+    summed = NumberStateCount.total()
     kept = {
         (org, state): count
         for org, state, count in await session.execute(
-            sa.select(
-                NumberStateCount.organization_id, NumberStateCount.state, NumberStateCount.count
-            ).where(NumberStateCount.count != 0)
+            sa.select(NumberStateCount.organization_id, NumberStateCount.state, summed)
+            .group_by(NumberStateCount.organization_id, NumberStateCount.state)
+            .having(summed != 0)
         )
     }
     violations = []
