@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain import text
 from domain.errors import ErrorCode, Problems
 from models import Capability
 
@@ -36,6 +37,7 @@ def check_text(
         problems.add(
             ErrorCode.VALIDATION, f"{field} must be 1 to {limit} characters", ["input", field]
         )
+    text.check(problems, value, field)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class NumberDetails:
             problems.add(
                 ErrorCode.VALIDATION, "notes are at most 4000 characters", ["input", "notes"]
             )
+        text.check(problems, self.notes, "notes", free_text=True)
 
     def values(self) -> dict[str, Any]:
         given = {

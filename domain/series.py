@@ -8,6 +8,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import text
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, Problems
@@ -26,6 +27,7 @@ async def create(
     if not viewer.at_root:
         raise DomainError.one(ErrorCode.FORBIDDEN, "only the provider's admins define series")
     problems = Problems()
+    text.check(problems, name, "name")
     name, prefix, country = name.strip(), prefix.strip(), country.strip().upper()
     if not name or len(name) > 200:
         problems.add(ErrorCode.VALIDATION, "name must be 1 to 200 characters", ["input", "name"])

@@ -46,6 +46,7 @@ from domain.csv.rows import BadRow, Row, RowReader
 from domain.details import NumberDetails
 from domain.errors import ErrorCode
 from domain.policy import Policy
+from domain.text import refused_characters
 from models import NumberState, OrganizationKind, Role, Series
 from models.database import Database
 from schema.build import build_schema
@@ -350,7 +351,9 @@ def records(draw: st.DrawFn, index: int) -> Written:
         "cells": [e164, "Singtel", "SG"],
         "vendor": [e164, "", "SG", "DID", "", notes],
     }[kind]
-    return Written(cells, kind == "good", e164)
+    # Notes are free text: line breaks and tabs, but no other control character.
+    good = kind == "good" and not refused_characters(notes, free_text=True)
+    return Written(cells, good, e164)
 
 
 @settings(max_examples=FUZZ_EXAMPLES * 6, deadline=None)
