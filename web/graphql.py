@@ -4,12 +4,13 @@
 import re
 from typing import Any
 
-# strawberry's own dependency: the type its views are called with.
-from cross_web import AsyncHTTPRequestAdapter
+# strawberry's own dependency: the type its views are called with, and its refusal.
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, Source, TokenKind
 from graphql.language.lexer import Lexer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
@@ -17,7 +18,9 @@ from strawberry.types import ExecutionResult
 from domain.clock import Clock
 from models.database import Database
 from schema.context import Context
+from schema.errors import bad_request
 from settings import Settings
+from web import request_body
 from web.auth import viewer_of
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
@@ -33,6 +36,20 @@ class NumbraGraphQL(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # As strawberry's own, but a refused request is answered in JSON, as any other.
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as refused:
+            response = bad_request(refused.reason, refused.status_code)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return request_body.decode(data)
 
     async def execute_single(
         self,
