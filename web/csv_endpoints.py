@@ -28,6 +28,7 @@ from models.database import Database
 from schema.errors import refusal
 from settings import Settings
 from web.auth import viewer_of
+from web.graphql import NO_STORE
 
 
 def csv_routes(
@@ -72,11 +73,17 @@ class CsvEndpoints:
                 where = await search.build(session, viewer, spec, problems)
             problems.raise_if_any()
         except DomainError as error:
-            return refusal(error)
+            refused = refusal(error)
+            refused.headers["Cache-Control"] = NO_STORE
+            return refused
         return StreamingResponse(
             self._csv(where),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="numbers.csv"'},
+            headers={
+                "Content-Disposition": 'attachment; filename="numbers.csv"',
+                # A tenant's inventory: no cache keeps it.
+                "Cache-Control": NO_STORE,
+            },
         )
 
     async def _csv(self, where: Sequence[sa.ColumnElement[bool]]) -> AsyncIterator[str]:

@@ -11,6 +11,7 @@ from graphql.language.lexer import Lexer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
@@ -26,6 +27,7 @@ from web.auth import viewer_of
 # Operation names as logs and metrics show them: a client's own words, so bounded.
 ANONYMOUS = "anonymous"
 OTHER = "other"
+NO_STORE = "no-store"
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _OPERATION_KEYWORDS = frozenset({"query", "mutation", "subscription"})
 
@@ -46,7 +48,14 @@ class NumbraGraphQL(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as refused:
             response = bad_request(refused.reason, refused.status_code)
+            response.headers["Cache-Control"] = NO_STORE
         await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        # Answers hold a tenant's inventory: no cache keeps them (GET answers included).
+        sub_response = await super().get_sub_response(request)
+        sub_response.headers["Cache-Control"] = NO_STORE
+        return sub_response
 
     def decode_json(self, data: str | bytes) -> object:
         return request_body.decode(data)

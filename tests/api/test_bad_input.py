@@ -238,3 +238,23 @@ async def test_an_export_filter_with_a_nul_is_a_400_before_any_byte(api: Api, fi
     [error] = response.json()["errors"]
     assert error["field"] == ["filter", field]
     assert "NUL" in error["message"]
+
+
+async def test_answers_holding_inventory_are_never_stored_by_a_cache(api: Api) -> None:
+    query = "{ viewer { role } }"
+    answers = {
+        "GET /graphql": await api.client.get(
+            "/graphql", params={"query": query}, headers=api.auth()
+        ),
+        "GET /graphql, refused": await api.client.get(
+            "/graphql", params={"query": query, "variables": "[[["}, headers=api.auth()
+        ),
+        "POST /graphql": await api.post(query),
+        "export": await api.client.get("/export/numbers.csv", headers=api.auth()),
+        "export, refused": await api.client.get(
+            "/export/numbers.csv", params={"golden": "maybe"}, headers=api.auth()
+        ),
+    }
+
+    for name, response in answers.items():
+        assert response.headers.get("cache-control") == "no-store", (name, response.headers)
