@@ -55,8 +55,8 @@ COLUMNS = (
 # Free text a person typed. A spreadsheet runs a cell that begins with a formula's sign
 # (OWASP's = + - @, tab and carriage return), or may once it trims the start or folds
 # full-width and small forms to ASCII; so a cell that begins with a sign in any form
-# (＝, ﹦, −), with white space or a line break, is written behind a "'" (and a text that
-# itself begins with "'" gets a second one, so the import can undo it exactly).
+# (U+FF1D, U+FE66, U+2212...), white space or a line break is written behind a "'" (and
+# a text that itself begins with "'" gets a second one, so the import can undo it exactly).
 TEXT_COLUMNS = frozenset(
     {
         "sku",
