@@ -29,7 +29,7 @@ from tests.support.databases import service_unavailable
 from tests.support.processes import free_port, serving
 from tests.support.world import World
 from web.app import create_app
-from web.logging import JsonFormatter
+from web.logging import TEXT_FORMAT, JsonFormatter
 
 VIEWER = "query Viewer { viewer { tokenName organization { name } } }"
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -224,6 +224,23 @@ async def test_the_csv_routes_access_lines_name_the_viewer(
     for line in lines:
         assert (line["viewer_org_id"], line["viewer_token_id"]) == (root.id, token_id), line
     assert root_token not in json.dumps(lines)
+
+
+async def test_an_access_line_stays_one_line_whatever_the_path_holds(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="numbra.access"):
+        response = await api.client.get("/graphql%0A2026-03-02 INFO forged%0D%E2%80%A8x")
+
+    assert response.status_code == 404
+    [record] = [r for r in caplog.records if r.name == "numbra.access"]
+    text = logging.Formatter(TEXT_FORMAT).format(record)
+    assert len(text.splitlines()) == 1, text
+    assert "path=/graphql\\n2026-03-02 INFO forged\\r\\u2028x" in text
+    # The JSON line keeps the path as it was, escaped by JSON.
+    assert json.loads(JsonFormatter().format(record))["path"] == (
+        "/graphql\n2026-03-02 INFO forged\r\u2028x"
+    )
 
 
 # Metrics
