@@ -179,8 +179,9 @@ async def _create_token(org_ref: str, role: Role, name: str) -> str:
             if org is None:
                 err.print(f"No organization {org_ref!r}.")
                 raise typer.Exit(1)
-            if not name.strip():
-                err.print("A token needs a name.")
+            refusals = tokens.name_refusals(name)
+            if refusals:
+                err.print(f"Not a token name: {'; '.join(refusals)}.", markup=False)
                 raise typer.Exit(2)
             return await tokens.issue(session, org, name, role, SystemClock())
     finally:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import ids, organizations
+from domain import ids, organizations, text
 from domain.access import Caller
 from domain.errors import DomainError, ErrorCode, Problems
 from domain.items import load_items, reload
@@ -44,6 +44,7 @@ async def _check(
 ) -> _Checked | None:
     """The child, its parent and the series, if the request names them rightly."""
     caller.viewer.require(Role.ADMIN)
+    text.check(problems, request.remark, "remark", free_text=True)
     child = await organizations.named(
         session, caller.viewer, request.organization_id, ["input", "organizationId"], problems
     )

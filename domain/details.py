@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain import text
 from domain.errors import ErrorCode, Problems
 from models import Capability, Number
 from models.base import column_length
@@ -46,6 +47,7 @@ def check_text(
         problems.add(
             ErrorCode.VALIDATION, f"{field} must be 1 to {limit} characters", ["input", field]
         )
+    text.check(problems, value, field)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class NumberDetails:
                 f"notes are at most {MAX_NOTES} characters",
                 ["input", "notes"],
             )
+        text.check(problems, self.notes, "notes", free_text=True)
 
     def values(self) -> dict[str, Any]:
         given = {

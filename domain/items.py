@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import phone
+from domain import phone, text
 from domain.access import Caller
 from domain.errors import ErrorCode, Problems
 from domain.lifecycle import Action, Guard, Item, Values, apply, plan
@@ -115,6 +115,7 @@ async def move(
     remark: str | None = None,
 ) -> list[Number]:
     """Plan the moves; if no item has a problem, apply them and read the numbers back."""
+    text.check(problems, remark, "remark", free_text=True)
     moves = plan(items, action, problems, values=values, guard=guard)
     problems.raise_if_any()
     await apply(session, moves, action, actor=caller.actor, at=caller.clock.now(), remark=remark)

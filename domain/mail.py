@@ -1,10 +1,15 @@
 """Notice e-mails: what they say (plain text and HTML), and how they leave (SMTP or the log)."""
 
+import dataclasses
 import html
 import logging
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import MessageError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Protocol
@@ -106,18 +111,66 @@ def _text(mail: NoticeMail) -> _Text:
     )
 
 
+class MailError(Exception):
+    """Sending failed. Permanent failures (the server refuses the message) are not retried."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
 FOOTER = "This is an automatic notice from Numbra, sent once for this end date."
+# Runs of white space, line and paragraph separators: one space in a line of text.
+_SPACES = re.compile(r"[\s\u2028\u2029]+")
+# Controls, separators of lines and paragraphs, surrogates (none is valid in a mail).
+_BREAKING = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def one_line(text: str) -> str:
+    """`text` as one line: no control character, line break or separator, which in a
+    header would end it (and start another) or make the message unsendable.
+
+    Stored text may hold them (names from before they were refused): they become spaces.
+    """
+    spaced = "".join(" " if unicodedata.category(char) in _BREAKING else char for char in text)
+    return _SPACES.sub(" ", spaced).strip()
+
+
+def mail_address(text: str) -> Address | None:
+    """A stored e-mail address as a mail takes it; None if a mail cannot carry it."""
+    if one_line(text) != text.strip():
+        return None
+    try:
+        return Address(addr_spec=text.strip())
+    # The header parser's refusals, and what it raises on some broken input.
+    except (ValueError, IndexError, MessageError):
+        return None
 
 
 def compose(mail: NoticeMail, sender: str, now: datetime) -> EmailMessage:
+    """The notice as a mail. No text the database holds makes it fail: every text that
+    reaches a header is made one line first, and addresses are parsed as addresses.
+
+    Raises a permanent MailError if no recipient is an address a mail can carry.
+    """
+    recipients = [address for address in map(mail_address, mail.recipients) if address]
+    if not recipients:
+        shown = ", ".join(repr(one_line(text)) for text in mail.recipients)
+        raise MailError(f"no address a mail can be sent to: {shown}", permanent=True)
+    mail = dataclasses.replace(
+        mail,
+        e164=one_line(mail.e164),
+        organization=one_line(mail.organization),
+        pool=one_line(mail.pool),
+    )
     text = _text(mail)
     message = EmailMessage()
     message["Subject"] = text.subject
-    message["From"] = sender
-    message["To"] = ", ".join(mail.recipients)
+    message["From"] = one_line(sender)
+    message["To"] = recipients
     message["Date"] = format_datetime(now.astimezone(UTC))
-    domain = sender.rpartition("@")[2] or "numbra"
-    message["Message-ID"] = f"<notice-{mail.reference}@{domain}>"
+    domain = one_line(sender).rpartition("@")[2] or "numbra"
+    message["Message-ID"] = one_line(f"<notice-{mail.reference}@{domain}>")
     message["Auto-Submitted"] = "auto-generated"
     steps = "\n".join(f"- {step}" for step in text.steps)
     message.set_content(f"Hello,\n\n{text.lead}\n\nWhat to do:\n{steps}\n\n{FOOTER}\n")
@@ -129,14 +182,6 @@ def compose(mail: NoticeMail, sender: str, now: datetime) -> EmailMessage:
         subtype="html",
     )
     return message
-
-
-class MailError(Exception):
-    """Sending failed. Permanent failures (the server refuses the message) are not retried."""
-
-    def __init__(self, reason: str, *, permanent: bool) -> None:
-        super().__init__(reason)
-        self.permanent = permanent
 
 
 class Mailer(Protocol):

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import lifecycle
 from domain.clock import Clock
-from domain.mail import Mailer, MailError, NoticeMail, compose
+from domain.mail import Mailer, MailError, NoticeMail, compose, mail_address, one_line
 from domain.notices import AHEAD, OPEN, SYSTEM, NoticeRules
 from models import (
     Notice,
@@ -68,10 +68,17 @@ async def deliver(
     try:
         refused = await mailer.send(compose(claim.mail, rules.sender, clock.now()))
     except MailError as exc:
+        failure = exc
+    except Exception as exc:
+        # Whatever went wrong with this notice is this notice's: it is retried, and fails
+        # for good after the last attempt, while the others go out.
+        log.exception("notice %s: attempt %s failed unexpectedly", claim.notice_id, claim.attempt)
+        failure = MailError(f"{type(exc).__name__}: {exc}", permanent=False)
+    else:
         async with db.write() as session:
-            return await _attempt_failed(session, claim, exc, clock.now(), rules)
+            return await _sent(session, claim, refused, clock.now())
     async with db.write() as session:
-        return await _sent(session, claim, refused, clock.now())
+        return await _attempt_failed(session, claim, failure, clock.now(), rules)
 
 
 def _applies(notice: Notice, number: Number) -> bool:
@@ -183,15 +190,21 @@ async def _addressees(
     """(the organization it is about, the pool's name, addresses, why there are none)."""
     pool = await session.get(Organization, number.organization_id)
     assert pool is not None
+    # Names as a line of a log or a mail shows them (stored names may hold line breaks).
+    pool_name = one_line(pool.name)
     if kind is NoticeKind.RESERVATION_LAPSING:
         holder = await session.get(Organization, number.reserved_for_id or pool.id)
         assert holder is not None
+        holder_name = one_line(holder.name)
         customer = holder.kind is OrganizationKind.CUSTOMER
         address = holder.billing_email if customer else holder.owner_email
+        which = "billing" if customer else "owner"
         if not address:
-            which = "billing" if customer else "owner"
-            return holder.name, pool.name, [], f"{holder.name} has no {which} e-mail address"
-        return holder.name, pool.name, [address], None
+            return holder_name, pool_name, [], f"{holder_name} has no {which} e-mail address"
+        if mail_address(address) is None:
+            problem = f"{holder_name}'s {which} e-mail address {address!r} cannot receive mail"
+            return holder_name, pool_name, [], problem
+        return holder_name, pool_name, [address], None
     # Locks: support at the nearest PARTNER at or above the pool, and at the provider.
     line = [*pool.ancestor_ids, pool.id]
     found = await session.scalars(sa.select(Organization).where(Organization.id.in_(line)))
@@ -205,11 +218,11 @@ async def _addressees(
         for org in (partner, provider)
         if org is not None and org.support_email is not None
     ]
-    unique = list(dict.fromkeys(addresses))
+    unique = [address for address in dict.fromkeys(addresses) if mail_address(address)]
     if not unique:
-        problem = f"neither a partner above {pool.name} nor the provider has a support e-mail"
-        return pool.name, pool.name, [], problem
-    return pool.name, pool.name, unique, None
+        problem = f"neither a partner above {pool_name} nor the provider has a support e-mail"
+        return pool_name, pool_name, [], problem
+    return pool_name, pool_name, unique, None
 
 
 async def _fail(

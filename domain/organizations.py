@@ -8,7 +8,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import ids
+from domain import ids, text
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import ErrorCode, Problems
@@ -154,7 +154,16 @@ class OrganizationFields:
     support_email: str | None = None
 
 
+def _check_text(fields: OrganizationFields, problems: Problems) -> None:
+    """Names and e-mail addresses are lines: they reach mail headers and log lines."""
+    text.check(problems, fields.name, "name")
+    text.check(problems, fields.billing_email, "billingEmail")
+    text.check(problems, fields.owner_email, "ownerEmail")
+    text.check(problems, fields.support_email, "supportEmail")
+
+
 def _check_fields(fields: OrganizationFields, problems: Problems, name_required: bool) -> None:
+    _check_text(fields, problems)
     if fields.name is not None or name_required:
         name = (fields.name or "").strip()
         if not name or len(name) > MAX_NAME:

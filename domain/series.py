@@ -8,7 +8,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import phone
+from domain import phone, text
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, Problems
@@ -29,6 +29,7 @@ async def create(
     if not viewer.at_root:
         raise DomainError.one(ErrorCode.FORBIDDEN, "only the provider's admins define series")
     problems = Problems()
+    text.check(problems, name, "name")
     # A prefix in other digits (full-width, ...) is its ASCII self, as numbers are.
     name, prefix = name.strip(), phone.ascii_digits(prefix.strip())
     country = country.strip().upper()

@@ -6,7 +6,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import organizations
+from domain import organizations, text
 from domain.access import Caller
 from domain.errors import ErrorCode, Problems
 from domain.items import load_items, reload
@@ -48,6 +48,7 @@ async def _hold(
     """The subscription's numbers leave it and stay reserved for its owner for `period`."""
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
+    text.check(problems, remark, "remark", free_text=True)
     items = await _items_where(
         session,
         caller,
@@ -114,6 +115,7 @@ async def reactivated(
     """Numbers still held after the subscription's expiry or termination return to it."""
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
+    text.check(problems, remark, "remark", free_text=True)
     now = caller.clock.now()
     items = await _items_where(
         session,
@@ -156,6 +158,7 @@ async def swap(
     """The old number leaves the subscription (held a day for the owner); the new one joins."""
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
+    text.check(problems, remark, "remark", free_text=True)
     now = caller.clock.now()
     old = _only(await load_items(session, caller, [old_number], problems, "oldNumber"))
     new = _only(await load_items(session, caller, [new_number], problems, "newNumber"))

@@ -8,6 +8,7 @@ import strawberry
 
 from domain import errors
 from domain.pagination import Page
+from domain.times import parse_aware
 from models import OrganizationKind as OrganizationKindModel
 from models import Role as RoleModel
 
@@ -21,14 +22,11 @@ E = TypeVar("E")
 def _parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an ISO-8601 string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no offset: give one, e.g. 2026-03-02T09:00:00Z")
-    return parsed
+    return parse_aware(value)
 
 
-# Times are ISO-8601 with an offset: a time without one is refused as bad input,
-# never guessed at.
+# Times are ISO-8601 with an offset: a time without one is refused as bad input, never
+# guessed at; and held in UTC from here on, so one out of range after its offset is too.
 DATETIME = strawberry.scalar(
     name="DateTime",
     description="Date and time, ISO-8601 with an offset.",

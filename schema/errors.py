@@ -12,6 +12,9 @@
   a warning.
 - Anything else: the client gets INTERNAL and the request id to quote, nothing more; it
   is logged as an error with the request id and the traceback, never the variables.
+  Outside GraphQL that is an HTTP 500 in the same JSON.
+- A request whose body no operation can come from (not UTF-8, not JSON, nested too
+  deep, web/request_body.py): 400, `{"errors": [{"message"}]}`.
 
 What is refused before the application runs lives with its limit: 401 in the bearer
 authentication, 408, 413 and 431 in web/limits.py and web/http_protocol.py.
@@ -175,6 +178,12 @@ def refusal(error: DomainError) -> Response:
     return JSONResponse({"errors": problems}, status_code=status)
 
 
+def bad_request(message: str, status: int = 400) -> Response:
+    """A request refused before any operation ran (its body is not one): JSON, as every
+    other answer."""
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+
 async def database_failed(request: Request, exc: Exception) -> Response:
     """A database failure outside any resolver: 503 or 507, never a 500."""
     failure = database_failure(exc)
@@ -188,7 +197,28 @@ async def database_failed(request: Request, exc: Exception) -> Response:
     )
 
 
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """Anything unexpected outside GraphQL: INTERNAL and the request id, as inside it.
+
+    Starlette answers it outermost, outside the request id's middleware, so the header is
+    set here too."""
+    request_id = str(request.scope.get("state", {}).get("request_id", "-"))
+    web_log.error(
+        "internal error in %s %s (request id %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    error = {
+        "message": f"Internal error; quote request id {request_id} when reporting it.",
+        "extensions": {"code": "INTERNAL", "requestId": request_id},
+    }
+    return JSONResponse({"errors": [error]}, status_code=500, headers={"x-request-id": request_id})
+
+
 EXCEPTION_HANDLERS = {
     ConnectionError: database_failed,
     sa.exc.DBAPIError: database_failed,
+    Exception: internal_error,
 }

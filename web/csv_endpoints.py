@@ -7,7 +7,7 @@ Expected failures are JSON `{"errors": [{code, message, field, number}]}` with a
 
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import sqlalchemy as sa
 from starlette.datastructures import UploadFile
@@ -28,6 +28,7 @@ from models.database import Database
 from schema.errors import refusal
 from settings import Settings
 from web.auth import viewer_of
+from web.graphql import NO_STORE
 
 
 def csv_routes(
@@ -72,23 +73,36 @@ class CsvEndpoints:
                 where = await search.build(session, viewer, spec, problems)
             problems.raise_if_any()
         except DomainError as error:
-            return refusal(error)
+            refused = refusal(error)
+            refused.headers["Cache-Control"] = NO_STORE
+            return refused
         return StreamingResponse(
             self._csv(where),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="numbers.csv"'},
+            headers={
+                "Content-Disposition": 'attachment; filename="numbers.csv"',
+                # A tenant's inventory: no cache keeps it.
+                "Cache-Control": NO_STORE,
+            },
         )
 
     async def _csv(self, where: Sequence[sa.ColumnElement[bool]]) -> AsyncIterator[str]:
+        """The CSV, chunk by chunk. The filter was checked whole before the first byte; a
+        failure after it (the database gone) is raised on: it is logged with the request
+        id (schema/errors.py), and the server ends the connection without the last chunk,
+        so the client sees a transfer cut short (httpx's RemoteProtocolError, curl's exit
+        18), never a file that looks whole."""
         async with self.db.read() as session:
             async for chunk in exports.csv_chunks(session, where):
                 yield chunk
 
     async def import_numbers(self, request: Request) -> Response:
-        """Load the multipart field `file`; answer with the import's report."""
+        """Load the multipart field `file`; answer with the import's report: 200, or 422
+        if it wrote nothing because of bad rows (not a dry run)."""
         viewer = authenticated_viewer(request)
         try:
             viewer.require(Role.ADMIN)
+            _check_import_params(request.query_params.multi_items())
             dry_run, partial = (_flag(request, name) for name in ("dry_run", "partial"))
         except DomainError as error:
             return refusal(error)
@@ -96,7 +110,8 @@ class CsvEndpoints:
         if organization_id is not None:
             organization_id = parameters.global_id(organization_id, organizations.TYPE_NAME)
         try:
-            async with request.form(max_files=1, max_fields=1) as form:
+            async with request.form(max_files=1, max_fields=MAX_FORM_FIELDS) as form:
+                _check_form_fields(form.keys())
                 upload = form.get("file")
                 if not isinstance(upload, UploadFile):
                     raise DomainError.one(
@@ -124,7 +139,39 @@ class CsvEndpoints:
                 # The file names more numbers than one import may: too large, whatever else.
                 response.status_code = 413
             return response
-        return JSONResponse(dataclasses.asdict(report))
+        refused = report.bad_row_count > 0 and report.added == 0 and not report.dry_run
+        return JSONResponse(dataclasses.asdict(report), status_code=422 if refused else 200)
+
+
+# What POST /import/numbers takes: these query parameters, and the form's field `file`.
+IMPORT_PARAMS = ("dry_run", "partial", "organization_id")
+IMPORT_FORM_FIELDS = ("file",)
+# A form holding more fields than this is refused without naming them.
+MAX_FORM_FIELDS = 8
+
+
+def _check_import_params(pairs: Sequence[tuple[str, str]]) -> None:
+    """Every query parameter is one the import takes, given once."""
+    problems = Problems()
+    seen = set()
+    for name, _ in pairs:
+        if name not in IMPORT_PARAMS:
+            message = f"{name!r} is not a parameter of the import: use {', '.join(IMPORT_PARAMS)}"
+            problems.add(ErrorCode.VALIDATION, message, [name])
+        elif name in seen:
+            problems.add(ErrorCode.VALIDATION, f"{name} is given twice", [name])
+        seen.add(name)
+    problems.raise_if_any()
+
+
+def _check_form_fields(names: Iterable[str]) -> None:
+    problems = Problems()
+    for name in dict.fromkeys(names):
+        if name not in IMPORT_FORM_FIELDS:
+            where = "a query parameter, not a form field" if name in IMPORT_PARAMS else "not taken"
+            message = f"{name!r} is {where}: the form holds only the field 'file'"
+            problems.add(ErrorCode.VALIDATION, message, [name])
+    problems.raise_if_any()
 
 
 def _flag(request: Request, name: str) -> bool:

@@ -4,12 +4,14 @@
 import re
 from typing import Any
 
-# strawberry's own dependency: the type its views are called with.
-from cross_web import AsyncHTTPRequestAdapter
+# strawberry's own dependency: the type its views are called with, and its refusal.
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, Source, TokenKind
 from graphql.language.lexer import Lexer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
@@ -17,13 +19,15 @@ from strawberry.types import ExecutionResult
 from domain.clock import Clock
 from models.database import Database
 from schema.context import Context
+from schema.errors import bad_request
 from settings import Settings
-from web import graphiql
+from web import graphiql, request_body
 from web.auth import viewer_of
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
 ANONYMOUS = "anonymous"
 OTHER = "other"
+NO_STORE = "no-store"
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _OPERATION_KEYWORDS = frozenset({"query", "mutation", "subscription"})
 
@@ -37,6 +41,27 @@ class NumbraGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # As strawberry's own, but a refused request is answered in JSON, as any other.
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as refused:
+            response = bad_request(refused.reason, refused.status_code)
+            response.headers["Cache-Control"] = NO_STORE
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        # Answers hold a tenant's inventory: no cache keeps them (GET answers included).
+        sub_response = await super().get_sub_response(request)
+        sub_response.headers["Cache-Control"] = NO_STORE
+        return sub_response
+
+    def decode_json(self, data: str | bytes) -> object:
+        return request_body.decode(data)
 
     async def execute_single(
         self,

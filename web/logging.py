@@ -2,11 +2,12 @@
 log collector (NUMBRA_LOG_FORMAT=json); and the access line written for every request.
 
 The access line names the viewer by organization and token id, never by the token's text,
-and the path without its query string.
+and the path without its query string, its control characters escaped (a line each).
 """
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +63,15 @@ def configure_logging(level: str, log_format: str) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
+# What would end a line of a text log (or hide part of it): a client's path may hold them.
+_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(text: str) -> str:
+    """`text` on one line: each control character or line break as Python escapes it."""
+    return _BREAKING.sub(lambda found: repr(found.group())[1:-1], text)
+
+
 def log_request(finished: Finished) -> None:
     """The access line: a RequestIdMiddleware observer, called as the request ends."""
     fields: dict[str, Any] = {
@@ -78,5 +88,7 @@ def log_request(finished: Finished) -> None:
         fields["viewer_token_id"] = finished.viewer.token_id
     # Probes and scrapes come every few seconds: their lines are kept for DEBUG.
     level = logging.DEBUG if finished.route in MONITORING_ROUTES else logging.INFO
-    described = " ".join(f"{key}={value}" for key, value in fields.items() if key != "request_id")
+    described = " ".join(
+        f"{key}={_escaped(str(value))}" for key, value in fields.items() if key != "request_id"
+    )
     access_log.log(level, "%s", described, extra=fields)

@@ -7,6 +7,7 @@ an export of any size holds one page in memory. The filter is parsed from text b
 
 import csv
 import io
+import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -51,9 +52,11 @@ COLUMNS = (
     "state_changed_at",
 )
 
-# Free text a person typed. A spreadsheet runs a cell that begins with one of
-# _FORMULA_START as a formula, so such cells are written behind a "'" (and a text
-# that itself begins with "'" gets a second one, so the import can undo it exactly).
+# Free text a person typed. A spreadsheet runs a cell that begins with a formula's sign
+# (OWASP's = + - @, tab and carriage return), or may once it trims the start or folds
+# full-width and small forms to ASCII; so a cell that begins with a sign in any form
+# (U+FF1D, U+FE66, U+2212...), white space or a line break is written behind a "'" (and
+# a text that itself begins with "'" gets a second one, so the import can undo it exactly).
 TEXT_COLUMNS = frozenset(
     {
         "sku",
@@ -67,16 +70,29 @@ TEXT_COLUMNS = frozenset(
         "lock_remark",
     }
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+_SIGNS = frozenset("=+-@")
+# Signs whose compatibility form (NFKC) is not ASCII: the minus sign.
+_OTHER_SIGNS = frozenset("\u2212")
+
+
+def _needs_guard(value: str) -> bool:
+    if not value:
+        return False
+    first = value[0]
+    if first.isascii():
+        return first in _SIGNS or first == "'" or first.isspace()
+    return (
+        first.isspace() or first in _OTHER_SIGNS or unicodedata.normalize("NFKC", first) in _SIGNS
+    )
 
 
 def guard_text(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if _needs_guard(value) else value
 
 
 def unguard_text(value: str) -> str:
     """The text `guard_text` was given."""
-    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+    if value.startswith("'") and _needs_guard(value[1:]):
         return value[1:]
     return value
 

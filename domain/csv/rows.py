@@ -18,6 +18,7 @@ from domain import phone
 from domain.csv import exports, parameters
 from domain.details import NumberDetails, capability_mask
 from domain.errors import DomainError, Problems
+from domain.text import refusal
 from models import Capability, NumberState
 
 REQUIRED = ("number", "vendor", "country", "sku")
@@ -354,10 +355,13 @@ def _check_fields(cell: dict[str, str]) -> _Checked:
     country = cell["country"].strip().upper()
     if not phone.is_country(country):
         reasons.append(f"{country!r} is not an ISO 3166-1 country")
-    vendor, sku = ((text(name) or "").strip() for name in ("vendor", "sku"))
+    given = {name: text(name) or "" for name in ("vendor", "sku")}
+    vendor, sku = given["vendor"].strip(), given["sku"].strip()
     for name, value in (("vendor", vendor), ("sku", sku)):
         if not value or len(value) > _COLUMN_LENGTH[name]:
             reasons.append(f"{name} must be 1 to {_COLUMN_LENGTH[name]} characters")
+        if (refused := refusal(given[name], name)) is not None:
+            reasons.append(refused)
     capabilities = _capabilities(cell.get("capabilities", ""), reasons)
     golden = _flag(cell, "golden", reasons)
     ported_in = _flag(cell, "ported_in", reasons)

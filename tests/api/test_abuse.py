@@ -10,15 +10,20 @@ than a just-over-the-limit one does), so its cost does not grow with what was se
 
 import asyncio
 import json
+import os
 import select
 import socket
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from models import OrganizationKind
 from settings import Settings
@@ -395,3 +400,91 @@ async def test_text_with_a_nul_character_is_bad_input_on_both_databases(api: Api
     for response in (by_variable, by_literal, named):
         assert response.status_code == 400, response.text
         assert "NUL" in messages(response)[0]
+
+
+# ---- bodies no client means: a property ----
+
+FUZZ_EXAMPLES = int(os.environ.get("NUMBRA_FUZZ_EXAMPLES", "8"))
+FILTERED = """query($v: [String!], $p: String, $t: String, $at: DateTime, $n: Int) {
+  numbers(filter: {numbers: $v, pattern: $p, tag: $t, expiresBefore: $at}, first: $n)
+  { totalCount } }"""
+OFFSETS = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+OTHER_DIGITS = st.characters(categories=["Nd"])
+
+
+@dataclass(frozen=True)
+class Body:
+    kind: str
+    content: bytes
+    # Whether no operation can come of it: refused with a 400 before anything runs.
+    refused: bool
+
+
+def _request(variables: str) -> bytes:
+    return (
+        json.dumps({"query": FILTERED}).encode()[:-1]
+        + b', "variables": '
+        + (variables.encode("utf-8", "surrogatepass") + b"}")
+    )
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> Body:
+    kind = draw(
+        st.sampled_from(["deep", "integer", "surrogate", "bytes", "time", "digits", "control"])
+    )
+    if kind == "deep":
+        depth = draw(st.integers(1, 100_000))
+        nested = "[" * depth + '"+6561000001"' + "]" * depth
+        # One level is the list the variable is; more than 64 in all are refused.
+        return Body(kind, _request(f'{{"v": {nested}}}'), refused=depth + 1 > 64)
+    if kind == "integer":
+        digits = draw(st.integers(1, 10_000))
+        return Body(kind, _request(f'{{"n": {"9" * digits}}}'), refused=digits > 100)
+    if kind == "surrogate":
+        unit = draw(st.integers(0xD800, 0xDFFF))
+        text = draw(st.text(max_size=5))
+        escaped = json.dumps(text)[1:-1] + f"\\u{unit:04x}"
+        return Body(kind, _request(f'{{"t": "{escaped}"}}'), refused=True)
+    if kind == "bytes":
+        junk = draw(st.binary(min_size=1, max_size=8))
+        content = _request('{"t": "' + "x" * 3 + '"}').replace(b"xxx", junk.replace(b'"', b""))
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return Body(kind, content, refused=True)
+        return Body(kind, content, refused=False)
+    if kind == "time":
+        at = draw(st.datetimes()).replace(tzinfo=draw(OFFSETS))
+        try:
+            at.astimezone(UTC)
+        except OverflowError:
+            return Body(kind, _request(json.dumps({"at": at.isoformat()})), refused=True)
+        return Body(kind, _request(json.dumps({"at": at.isoformat()})), refused=False)
+    if kind == "digits":
+        number = "".join(draw(st.lists(OTHER_DIGITS, min_size=1, max_size=15)))
+        values = {"v": [f"+{number}"], "p": draw(st.sampled_from(["", "+", "*"])) + number}
+        return Body(kind, _request(json.dumps(values)), refused=False)
+    text = draw(st.text(st.characters(categories=["Cc", "Zl", "Zp"], exclude_characters="\x00")))
+    return Body(kind, _request(json.dumps({"t": text, "p": text})), refused=False)
+
+
+@SQLITE_ONLY
+@settings(
+    max_examples=FUZZ_EXAMPLES * 12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=bodies())
+async def test_a_body_no_client_means_is_refused_or_answered_never_a_500(
+    api: Api, body: Body
+) -> None:
+    response = await api.client.post(
+        "/graphql", content=body.content, headers=api.auth() | {"content-type": "application/json"}
+    )
+
+    assert response.status_code == (400 if body.refused else response.status_code), body.kind
+    assert response.status_code in (200, 400), (body.kind, response.text)
+    assert len(response.headers["x-request-id"]) == 16
+    for error in response.json().get("errors", []):
+        assert error.get("extensions", {}).get("code") != "INTERNAL", (body.kind, error)

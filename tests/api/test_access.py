@@ -283,6 +283,33 @@ async def test_create_token_reports_every_problem_together(api: Api) -> None:
     }
 
 
+FULL_WIDTH_SYSTEM = "\uff33\uff59\uff53\uff54\uff45\uff4d"
+
+
+@pytest.mark.parametrize(
+    "name", ["system", " SYSTEM ", FULL_WIDTH_SYSTEM, "numbra import", "Numbra  export", "numbra x"]
+)
+async def test_a_token_may_not_take_a_name_history_gives_jobs_or_the_cli(
+    api: Api, name: str
+) -> None:
+    root = gid(await api.root())
+    payload = (
+        await api.gql(
+            CREATE_TOKEN, {"input": {"name": name, "organizationId": root, "role": "ADMIN"}}
+        )
+    )["createToken"]
+
+    assert payload["token"] is None
+    [error] = payload["userErrors"]
+    assert (error["code"], error["field"]) == ("VALIDATION", ["input", "name"])
+    assert "history" in error["message"]
+    for allowed in ("system admin", "numbra-bot", "systems"):
+        created = await api.gql(
+            CREATE_TOKEN, {"input": {"name": allowed, "organizationId": root, "role": "VIEWER"}}
+        )
+        assert created["createToken"]["userErrors"] == []
+
+
 # Tenant isolation
 
 

@@ -107,9 +107,9 @@ async def exported(
     return {row["number"] for row in await export(api, params, token)}
 
 
-async def imported(api: Api, text: str, **params: Any) -> dict[str, Any]:
+async def imported(api: Api, text: str, status: int = 200, **params: Any) -> dict[str, Any]:
     response = await api.upload_csv(text, **params)
-    assert response.status_code == 200, response.text
+    assert response.status_code == status, response.text
     report: dict[str, Any] = response.json()
     return report
 
@@ -217,6 +217,48 @@ async def test_export_writes_every_contract_field_for_numbers_in_every_state(api
         "VOICE",
         "false",
     )
+
+
+# What a spreadsheet evaluates, or may once it trims or folds the start: OWASP's list
+# (= + - @ tab, carriage return), a line feed, spaces before a sign, and the full-width
+# and small forms of the signs, which some spreadsheets fold to ASCII.
+EVALUATED = [
+    "=1+1",
+    "+1",
+    "-1",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    "\n=1",
+    " =1+1",
+    "\u3000=1",
+    "\u00a0=1",
+    "\uff1d1+1",
+    "\uff0b1",
+    "\uff0d1",
+    "\uff20SUM(A1)",
+    "\ufe661",
+    "\u22121",
+    "'quoted",
+]
+SINGLE_LINE = [text for text in EVALUATED if text[0] not in "\t\r\n"]
+
+
+async def test_every_cell_a_spreadsheet_would_evaluate_is_written_behind_a_quote(
+    api: Api,
+) -> None:
+    e164s = [f"+65610001{i:02d}" for i in range(len(EVALUATED))]
+    for e164, text in zip(e164s, EVALUATED, strict=True):
+        tag = text if text in SINGLE_LINE else None
+        await add(api, e164, notes=text, tag=tag)
+
+    rows = {row["number"]: row for row in await export(api)}
+
+    for e164, text in zip(e164s, EVALUATED, strict=True):
+        for column in ("notes", "tag") if text in SINGLE_LINE else ("notes",):
+            cell = rows[e164][column]
+            assert cell == "'" + text, (column, text, cell)
+            assert exports.unguard_text(cell) == text
 
 
 async def filter_inventory(api: Api) -> dict[str, Any]:
@@ -434,7 +476,8 @@ async def test_every_kind_of_bad_row_is_reported_on_its_line_and_atomic_writes_n
     api: Api,
 ) -> None:
     await add(api, PRESENT, PRESENT_IN_RANGE)
-    report = await imported(api, EVERY_KIND_OF_BAD_ROW)
+    # Unprocessable: the report says why nothing was written.
+    report = await imported(api, EVERY_KIND_OF_BAD_ROW, status=422)
     check_every_kind_of_bad_row(report)
     assert (report["added"], report["dry_run"], report["partial"]) == (0, False, False)
     assert await exported(api) == {PRESENT, PRESENT_IN_RANGE}
@@ -477,7 +520,7 @@ async def test_dry_run_checks_everything_and_writes_nothing(api: Api) -> None:
 async def test_a_bad_first_line_is_reported_as_line_1_and_nothing_is_read(
     api: Api, first_line: str, reason: str
 ) -> None:
-    report = await imported(api, f"{first_line}\n{F1},Singtel,SG,DID\n")
+    report = await imported(api, f"{first_line}\n{F1},Singtel,SG,DID\n", status=422)
     assert len(report["bad_rows"]) == 1
     assert report["bad_rows"][0]["line"] == 1
     assert reason in report["bad_rows"][0]["reason"]
@@ -541,6 +584,9 @@ async def test_only_admins_import_and_only_into_pools_they_see(api: Api) -> None
     assert await exported(api, token=customer_admin) == {F1}
 
 
+CLEAN_ROW = f"number,vendor,country,sku\n{F1},Singtel,SG,DID\n"
+
+
 async def test_an_import_without_a_file_or_with_bad_flags_is_a_400(api: Api) -> None:
     response = await api.client.post(
         "/import/numbers", data={"other": "x"}, headers=auth(api.token)
@@ -551,20 +597,90 @@ async def test_an_import_without_a_file_or_with_bad_flags_is_a_400(api: Api) -> 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == ["dry_run"]
     response = await api.upload_csv(b"number,vendor,country,sku\xff\n")
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "UTF-8" in response.json()["bad_rows"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"dryrun": "true"}, ["dryrun"]),
+        ({"dry_run": "true", "organisation_id": "x", "force": "1"}, ["organisation_id", "force"]),
+    ],
+)
+async def test_an_import_with_a_parameter_it_does_not_take_is_a_400_naming_it(
+    api: Api, params: dict[str, str], named: list[str]
+) -> None:
+    response = await api.upload_csv(CLEAN_ROW, **params)
+
+    assert response.status_code == 400, response.text
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == [[name] for name in named]
+    for error, name in zip(errors, named, strict=True):
+        assert repr(name) in error["message"]
+        for taken in ("dry_run", "partial", "organization_id"):
+            assert taken in error["message"]
+    assert await exported(api) == set()
+
+
+async def test_an_import_form_with_a_field_it_does_not_take_or_a_flag_twice_is_a_400(
+    api: Api,
+) -> None:
+    response = await api.client.post(
+        "/import/numbers",
+        data={"partial": "true"},
+        files={"file": ("numbers.csv", CLEAN_ROW.encode(), "text/csv")},
+        headers=auth(api.token),
+    )
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == ["partial"]
+    assert "'partial'" in error["message"]
+    assert "query" in error["message"]
+
+    response = await api.client.post(
+        "/import/numbers?dry_run=true&dry_run=false",
+        files={"file": ("numbers.csv", CLEAN_ROW.encode(), "text/csv")},
+        headers=auth(api.token),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == ["dry_run"]
+    assert await exported(api) == set()
+
+
+async def test_an_import_that_writes_nothing_for_its_bad_rows_is_a_422_with_the_report(
+    api: Api,
+) -> None:
+    text = CLEAN_ROW + "12345,Singtel,SG,DID\n"
+    atomic = await imported(api, text, status=422)
+    dry_run = await imported(api, text, dry_run=True)
+    only_bad = await imported(api, "number,vendor,country,sku\n12345,V,SG,D\n", 422, partial=True)
+    partial = await imported(api, text, partial=True)
+
+    for report in (atomic, dry_run, partial):
+        assert [bad["line"] for bad in report["bad_rows"]] == [3], report
+    assert [bad["line"] for bad in only_bad["bad_rows"]] == [2], only_bad
+    assert (atomic["added"], dry_run["added"], only_bad["added"], partial["added"]) == (0, 0, 0, 1)
+    assert await exported(api) == {F1}
 
 
 # ---- export → import: a property ----
 
 SG_NUMBERS = [f"+6561{n:06d}" for n in range(0, 1_000_000, 7919)]
 GB_NUMBERS = [f"+44207946{n:04d}" for n in range(0, 10_000, 613)]
+# Free text (notes) runs over lines; the other text fields are lines.
 TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t,\"'=+-@ "),
     min_size=1,
     max_size=12,
 )
-WORD = TEXT.filter(lambda text: bool(text.strip()))
+LINE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"))
+    | st.sampled_from(",\"'=+-@ "),
+    min_size=1,
+    max_size=12,
+)
+WORD = LINE.filter(lambda text: bool(text.strip()))
 
 
 @dataclass(frozen=True)
@@ -581,11 +697,11 @@ def inventories() -> st.SearchStrategy[list[Made]]:
             NumberDetails,
             sku=WORD,
             capabilities=st.lists(st.sampled_from(list(Capability)), min_size=1, unique=True),
-            routing=st.none() | TEXT,
+            routing=st.none() | LINE,
             golden=st.booleans(),
             ported_in=st.booleans(),
-            visible_to_domain=st.none() | TEXT,
-            tag=st.none() | TEXT,
+            visible_to_domain=st.none() | LINE,
+            tag=st.none() | LINE,
             notes=st.none() | TEXT,
         )
         country = "SG" if e164.startswith("+65") else "GB"
@@ -734,7 +850,8 @@ def test_export_then_import_onto_a_fresh_database_reproduces_the_inventory(
 @given(text=st.text())
 def test_the_spreadsheet_guard_on_text_cells_is_undone_exactly(text: str) -> None:
     guarded = exports.guard_text(text)
-    assert not guarded.startswith(("=", "+", "-", "@"))
+    assert guarded == text or guarded == "'" + text
+    assert not guarded.startswith(tuple("=+-@\t\r\n \uff1d\uff0b\uff0d\uff20"))
     assert exports.unguard_text(guarded) == text
 
 

@@ -5,16 +5,23 @@ disk); tests/test_limits.py the masking of an unexpected error through the app.
 """
 
 import json
+import logging
 import sqlite3
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from domain.clock import ManualClock
+from domain.csv import imports
 from domain.errors import DomainError, ErrorCode, Problem
+from models.database import Database
 from schema.errors import EXCEPTION_HANDLERS, public_error, refusal
+from settings import Settings
+from web.app import create_app
 
 SQLITE_FULL = 13
 
@@ -107,3 +114,41 @@ def test_a_refusal_over_http_has_the_status_of_its_gravest_problem(
             for code in codes
         ]
     }
+
+
+async def test_an_unexpected_error_outside_graphql_is_a_json_500_with_the_request_id(
+    db: Database,
+    settings: Settings,
+    clock: ManualClock,
+    root_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret-7f3a")
+
+    monkeypatch.setattr(imports, "import_csv", broken)
+    app = create_app(settings, db=db, clock=clock)
+    # As a server answers it: the app's exception is not raised into the test.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://numbra.test") as client:
+        with caplog.at_level(logging.ERROR, logger="numbra"):
+            response = await client.post(
+                "/import/numbers",
+                files={"file": ("numbers.csv", b"number\n", "text/csv")},
+                headers={"Authorization": f"Bearer {root_token}"},
+            )
+
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    assert response.json() == {
+        "errors": [
+            {
+                "message": f"Internal error; quote request id {request_id} when reporting it.",
+                "extensions": {"code": "INTERNAL", "requestId": request_id},
+            }
+        ]
+    }
+    assert "secret-7f3a" not in response.text
+    [record] = [r for r in caplog.records if request_id in r.getMessage()]
+    assert record.exc_info is not None

@@ -24,13 +24,28 @@ import os
 import random
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import schemathesis
+from graphql import (
+    ArgumentNode,
+    FieldNode,
+    GraphQLError,
+    NameNode,
+    ObjectFieldNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    StringValueNode,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -49,6 +64,7 @@ from domain.csv.rows import BadRow, Row, RowReader
 from domain.details import NumberDetails
 from domain.errors import ErrorCode
 from domain.policy import Policy
+from domain.text import refused_characters
 from models import NumberState, OrganizationKind, Role, Series
 from models.database import Database
 from schema.build import build_schema
@@ -63,10 +79,139 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.slow
 
-schemathesis.graphql.scalar(
-    "DateTime", st.datetimes(timezones=st.just(UTC)).map(lambda at: nodes.String(at.isoformat()))
+# Times with any offset a datetime takes, the edges of the range among them, and times
+# that the offset carries out of it once moved to UTC (refused as bad input).
+OFFSETS = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+OUT_OF_RANGE = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59-00:01"]
+EDGES = [datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)]
+TIMES = (
+    st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat)
+    | st.builds(lambda at, zone: at.replace(tzinfo=zone).isoformat(), st.datetimes(), OFFSETS)
+    | st.sampled_from([*OUT_OF_RANGE, *(at.isoformat() for at in EDGES)])
 )
+schemathesis.graphql.scalar("DateTime", TIMES.map(nodes.String))
 schemathesis.graphql.scalar("UUID", st.uuids().map(lambda key: nodes.String(str(key))))
+
+# Text a client should not send, put into one string of a generated document: control
+# characters and line breaks (in every text field in turn), digits of other scripts
+# (full-width, Arabic-Indic, Devanagari...), lone surrogates.
+CONTROLS = st.characters(categories=["Cc", "Zl", "Zp"])
+OTHER_DIGITS = st.characters(categories=["Nd"]).filter(lambda digit: not digit.isascii())
+SURROGATES = st.characters(categories=["Cs"])
+# The input fields whose text is stored: free text (line breaks and tabs are theirs), and
+# lines. (Numbers and ids are read, not stored as given.)
+FREE_TEXT_FIELDS = {"notes", "remark"}
+STORED_TEXT_FIELDS = FREE_TEXT_FIELDS | {
+    "name",
+    "billingEmail",
+    "ownerEmail",
+    "supportEmail",
+    "vendor",
+    "sku",
+    "routing",
+    "visibleToDomain",
+    "tag",
+}
+# Added to each mutation's payload: the fields its userErrors name.
+REFUSED = "refusedFields"
+USER_ERRORS = FieldNode(
+    alias=NameNode(value=REFUSED),
+    name=NameNode(value="userErrors"),
+    selection_set=SelectionSetNode(selections=(FieldNode(name=NameNode(value="field")),)),
+)
+
+
+@dataclass(frozen=True)
+class Hostile:
+    kind: str
+    text: str
+
+
+@st.composite
+def hostile_texts(draw: st.DrawFn) -> Hostile:
+    kind = draw(st.sampled_from(["control", "digits", "surrogate"]))
+    if kind == "digits":
+        digits = draw(st.lists(OTHER_DIGITS | st.sampled_from("0123456789"), min_size=1))
+        return Hostile(kind, draw(st.sampled_from(["", "+", "+65"])) + "".join(digits))
+    odd = draw(CONTROLS if kind == "control" else SURROGATES)
+    around = draw(st.text(max_size=8))
+    at = draw(st.integers(0, len(around)))
+    return Hostile(kind, around[:at] + odd + around[at:])
+
+
+class _Strings(Visitor):
+    """The string values of a document, in order: each the input field or argument it is
+    for; or, given `replace` (its index and a text), the document with that one changed."""
+
+    def __init__(self, replace: tuple[int, str] | None = None) -> None:
+        super().__init__()
+        self.fields: list[str] = []
+        self.replace = replace
+
+    def enter_string_value(
+        self, node: StringValueNode, _key: Any, parent: Any, _path: Any, ancestors: Any
+    ) -> StringValueNode | None:
+        owner = next(
+            (
+                a
+                for a in reversed([*ancestors, parent])
+                if isinstance(a, ObjectFieldNode | ArgumentNode)
+            ),
+            None,
+        )
+        self.fields.append(owner.name.value if owner is not None else "")
+        if self.replace is not None and self.replace[0] == len(self.fields) - 1:
+            return StringValueNode(value=self.replace[1])
+        return None
+
+
+def with_hostile_text(document: object, data: st.DataObject) -> tuple[str, Hostile, str] | None:
+    """The document with one of its strings made hostile, the text, and its field."""
+    assert isinstance(document, str)
+    try:
+        ast = parse(document)
+    except GraphQLError:
+        return None
+    strings = _Strings()
+    visit(ast, strings)
+    if not strings.fields:
+        return None
+    index = data.draw(st.integers(0, len(strings.fields) - 1))
+    hostile = data.draw(hostile_texts())
+    changed = visit(visit(ast, _Strings((index, hostile.text))), _SelectUserErrors())
+    return print_ast(changed), hostile, strings.fields[index]
+
+
+class _SelectUserErrors(Visitor):
+    """Each mutation's payload selects its userErrors' fields, so an answer shows which
+    input fields were refused."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
+        if node.operation is not OperationType.MUTATION:
+            return self.SKIP
+        return None
+
+    def enter_selection_set(self, node: SelectionSetNode, _key: Any, parent: Any, *_: Any) -> Any:
+        if not isinstance(parent, OperationDefinitionNode):
+            return None
+        selections = [
+            _with_user_errors(selection) if isinstance(selection, FieldNode) else selection
+            for selection in node.selections
+        ]
+        return SelectionSetNode(selections=tuple(selections))
+
+
+def _with_user_errors(field: FieldNode) -> FieldNode:
+    chosen = field.selection_set
+    if chosen is None:
+        return field
+    return FieldNode(
+        alias=field.alias,
+        name=field.name,
+        arguments=field.arguments,
+        directives=field.directives,
+        selection_set=SelectionSetNode(selections=(*chosen.selections, USER_ERRORS)),
+    )
 
 
 # ---- schemathesis against the served app ----
@@ -159,8 +304,9 @@ def check_response(case: Case[Any], response: Response) -> None:
     assert set(body) <= {"data", "errors", "extensions"}, body
     errors: list[dict[str, Any]] = body.get("errors", [])
     if response.status_code == 400:
-        # Refused before running: the document does not validate against the schema.
-        assert body["data"] is None, body
+        # Refused before running: the document does not validate against the schema, or
+        # the body holds no document (then without data: a request error).
+        assert body.get("data") is None, body
         assert errors, body
         assert all("path" not in error for error in errors), body
         return
@@ -178,22 +324,51 @@ def test_generated_operations_get_well_formed_answers(
     # One test over every operation (each a subtest): no other test's database work
     # can interleave with the seeded database it needs.
     for root, field in _operations():
-        operation = target.schema[root][field]
-        cases = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
-            GenerationMode.NEGATIVE
-        )
-
-        @settings(
-            max_examples=FUZZ_EXAMPLES,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
-        @given(case=cases)
-        def answered(case: Case[Any]) -> None:
-            check_response(case, case.call(headers=target.headers))
-
         with subtests.test(operation=f"{root}.{field}"):
-            answered()
+            answers(target, root, field)()
+
+
+def answers(target: Target, root: str, field: str) -> Callable[[], None]:
+    """The property of one operation: its generated documents, some with a hostile text
+    in one of their strings, get well-formed answers; a mutation takes no text a field
+    may not hold."""
+    operation = target.schema[root][field]
+    cases = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
+        GenerationMode.NEGATIVE
+    )
+
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(case=cases, data=st.data())
+    def answered(case: Case[Any], data: st.DataObject) -> None:
+        rewritten = with_hostile_text(case.body, data) if data.draw(st.booleans()) else None
+        if rewritten is not None:
+            case.body, hostile, input_field = rewritten
+        response = case.call(headers=target.headers)
+        check_response(case, response)
+        if rewritten is not None and root == "Mutation":
+            check_taken(response, input_field, hostile, f"{root}.{field}")
+
+    return answered
+
+
+def check_taken(response: Response, field: str, hostile: Hostile, operation: str) -> None:
+    """A control character (or a lone surrogate) a stored text field may not hold is never
+    taken: the request is refused, or a userError names the field."""
+    if hostile.kind == "digits" or field not in STORED_TEXT_FIELDS:
+        return
+    if not refused_characters(hostile.text, free_text=field in FREE_TEXT_FIELDS):
+        return
+    body: dict[str, Any] = response.json()
+    if body.get("errors"):
+        return
+    for payload in (body.get("data") or {}).values():
+        if isinstance(payload, dict) and REFUSED in payload:
+            named = [error["field"][-1] for error in payload[REFUSED] if error["field"]]
+            assert field in named, (operation, field, hostile, payload)
 
 
 # ---- the pattern language ----
@@ -400,7 +575,9 @@ def records(draw: st.DrawFn, index: int) -> Written:
         "cells": [e164, "Singtel", "SG"],
         "vendor": [e164, "", "SG", "DID", "", notes],
     }[kind]
-    return Written(cells, kind in ("good", "written", "range"), e164)
+    # Notes are free text: line breaks and tabs, but no other control character.
+    good = kind in ("good", "written", "range") and not refused_characters(notes, free_text=True)
+    return Written(cells, good, e164)
 
 
 @settings(max_examples=FUZZ_EXAMPLES * 6, deadline=None)

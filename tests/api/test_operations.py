@@ -21,7 +21,7 @@ from domain.clock import ManualClock
 from domain.mail import LogMailer
 from domain.notices import NoticeRules
 from domain.sweep import sweep, sweep_and_deliver
-from models import Organization, OrganizationKind
+from models import Organization, OrganizationKind, Token
 from models.database import Database
 from settings import Settings
 from tests.support.api import Api
@@ -29,7 +29,7 @@ from tests.support.databases import service_unavailable
 from tests.support.processes import free_port, serving
 from tests.support.world import World
 from web.app import create_app
-from web.logging import JsonFormatter
+from web.logging import TEXT_FORMAT, JsonFormatter
 
 VIEWER = "query Viewer { viewer { tokenName organization { name } } }"
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -198,6 +198,49 @@ async def test_each_request_writes_one_json_access_line_without_the_token(
     assert refused_line["request_id"] == unauthorized.headers["x-request-id"]
     assert "viewer_org_id" not in refused_line
     assert root_token not in json.dumps(lines)
+
+
+async def test_the_csv_routes_access_lines_name_the_viewer(
+    api: Api, root_token: str, root: Organization, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api.db.read() as session:
+        token_id = await session.scalar(sa.select(Token.id).where(Token.name == "root admin"))
+    with caplog.at_level(logging.INFO, logger="numbra.access"):
+        exported = await api.client.get("/export/numbers.csv", headers=api.auth())
+        imported = await api.upload_csv("number,vendor,country,sku\n", dry_run=True)
+        refused = await api.upload_csv("number,vendor,country,sku\n", bogus=1)
+
+    assert (exported.status_code, imported.status_code, refused.status_code) == (200, 200, 400)
+    lines = [
+        json.loads(JsonFormatter().format(record))
+        for record in caplog.records
+        if record.name == "numbra.access"
+    ]
+    assert [(line["method"], line["path"]) for line in lines] == [
+        ("GET", "/export/numbers.csv"),
+        ("POST", "/import/numbers"),
+        ("POST", "/import/numbers"),
+    ]
+    for line in lines:
+        assert (line["viewer_org_id"], line["viewer_token_id"]) == (root.id, token_id), line
+    assert root_token not in json.dumps(lines)
+
+
+async def test_an_access_line_stays_one_line_whatever_the_path_holds(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="numbra.access"):
+        response = await api.client.get("/graphql%0A2026-03-02 INFO forged%0D%E2%80%A8x")
+
+    assert response.status_code == 404
+    [record] = [r for r in caplog.records if r.name == "numbra.access"]
+    text = logging.Formatter(TEXT_FORMAT).format(record)
+    assert len(text.splitlines()) == 1, text
+    assert "path=/graphql\\n2026-03-02 INFO forged\\r\\u2028x" in text
+    # The JSON line keeps the path as it was, escaped by JSON.
+    assert json.loads(JsonFormatter().format(record))["path"] == (
+        "/graphql\n2026-03-02 INFO forged\r\u2028x"
+    )
 
 
 # Metrics

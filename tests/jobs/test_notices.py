@@ -4,8 +4,10 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
+import sqlalchemy as sa
 
 from domain import notice_delivery, notices
 from domain.clock import ManualClock
@@ -432,3 +434,80 @@ async def test_without_an_smtp_host_notices_are_written_to_the_log(
     [record] = [r for r in caplog.records if r.name == "numbra.mail"]
     assert "billing@acme.test" in record.getMessage()
     assert e164 in record.getMessage()
+
+
+INJECTED = "Cust A1\nX-Injected: yes"
+
+
+async def test_a_name_with_a_line_break_is_mailed_safely_and_holds_no_other_notice_back(
+    inventory: World,
+    inbox: Inbox,
+    run_sweep: Sweeper,
+    clock: ManualClock,
+    partner: Organization,
+) -> None:
+    first = await inventory.org(
+        "Cust A1", OrganizationKind.CUSTOMER, partner, billing_email="a@a1.test"
+    )
+    other = await inventory.org(
+        "Cust B2", OrganizationKind.CUSTOMER, partner, billing_email="b@b2.test"
+    )
+    injected, plain = await inventory.add(2, pool=partner)
+    await inventory.reserve([injected], first, clock.now() + DAY)
+    await inventory.reserve([plain], other, clock.now() + 2 * DAY)
+    # As legacy data would hold it: stored before names refused control characters.
+    async with inventory.db.write() as session:
+        await session.execute(
+            sa.update(Organization).where(Organization.id == first.id).values(name=INJECTED)
+        )
+
+    assert await run_sweep() == [Outcome.SENT, Outcome.SENT]
+
+    [to_other] = inbox.to("b@b2.test")
+    assert plain in str(to_other["Subject"])
+    [to_first] = inbox.to("a@a1.test")
+    assert "X-Injected" not in to_first
+    assert str(to_first["Subject"]).startswith(
+        f"Reservation of {injected} for Cust A1 X-Injected: yes "
+    )
+    assert [n.status for n in await inventory.notices(plain)] == [NoticeStatus.SENT]
+
+
+class Exploding:
+    """A mailer that fails unexpectedly (not a MailError) for one recipient."""
+
+    def __init__(self, mailer: Mailer, address: str) -> None:
+        self.mailer, self.address = mailer, address
+
+    async def send(self, message: EmailMessage) -> list[str]:
+        if self.address in str(message["To"]):
+            raise RuntimeError("the mailer broke")
+        return await self.mailer.send(message)
+
+
+async def test_a_notice_failing_unexpectedly_is_retried_and_the_others_go_out(
+    inventory: World,
+    inbox: Inbox,
+    mailer: Mailer,
+    clock: ManualClock,
+    partner: Organization,
+) -> None:
+    first = await inventory.org(
+        "Cust A1", OrganizationKind.CUSTOMER, partner, billing_email="a@a1.test"
+    )
+    other = await inventory.org(
+        "Cust B2", OrganizationKind.CUSTOMER, partner, billing_email="b@b2.test"
+    )
+    broken, plain = await inventory.add(2, pool=partner)
+    await inventory.reserve([broken], first, clock.now() + DAY)
+    await inventory.reserve([plain], other, clock.now() + 2 * DAY)
+
+    _, outcomes = await sweep_and_deliver(
+        inventory.db, clock, Exploding(mailer, "a@a1.test"), RULES
+    )
+
+    assert sorted(outcomes.elements()) == [Outcome.RETRY, Outcome.SENT]
+    assert [m["To"] for m in inbox.messages] == ["b@b2.test"]
+    [notice] = await inventory.notices(broken)
+    assert (notice.status, notice.attempts) == (NoticeStatus.PENDING, 1)
+    assert "RuntimeError: the mailer broke" in (notice.last_error or "")

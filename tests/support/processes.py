@@ -27,11 +27,15 @@ def environment(database_url: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: Sequence[str], database_url: str, cwd: Path) -> str:
-    """Run `numbra ARGS` to completion and return its stdout; fail showing stderr otherwise."""
+def run_cli(
+    args: Sequence[str], database_url: str, cwd: Path, settings: Mapping[str, str] | None = None
+) -> str:
+    """Run `numbra ARGS` to completion and return its stdout; fail showing stderr otherwise.
+
+    `settings` are NUMBRA_* variables to set besides the database's."""
     done = subprocess.run(
         [NUMBRA, *args],
-        env=environment(database_url),
+        env=environment(database_url) | dict(settings or {}),
         cwd=cwd,
         capture_output=True,
         text=True,
