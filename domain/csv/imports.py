@@ -36,7 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import intake, lifecycle, organizations, search, series, transactions
 from domain.access import Caller
-from domain.csv.rows import BadRow, Batch, Fields, Row, RowReader, first_over, some
+from domain.csv.fields import Fields
+from domain.csv.rows import BadRow, Batch, Row, RowReader, first_over, some
 from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberState, Organization
 from models.base import UTCDateTime

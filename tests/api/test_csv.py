@@ -30,7 +30,7 @@ from domain import access, numbers, organizations, phone, tokens
 from domain.access import Caller
 from domain.clock import ManualClock
 from domain.csv import exports
-from domain.csv.rows import MAX_RANGE
+from domain.csv.ranges import MAX_RANGE
 from domain.details import NumberDetails
 from domain.phone import RegionRule
 from domain.policy import Policy
