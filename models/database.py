@@ -22,6 +22,10 @@ from models.sqlite_inline import inline_creator
 
 _WRITE_OPTION = "numbra_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Rows ANALYZE reads per index on SQLite (the value PRAGMA optimize uses is 400).
+_SQLITE_ANALYSIS_LIMIT = 1_000
+# Imports of at least this many numbers refresh the planner's statistics.
+BULK_ROWS = 1_000
 # SQLITE_FULL; PostgreSQL's disk_full condition.
 _SQLITE_FULL = 13
 _PG_DISK_FULL = "53100"
@@ -70,6 +74,22 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._write() as session, session.begin():
             yield session
+
+    async def refresh_statistics(self) -> None:
+        """Bring the planner's statistics up to date, as after a bulk load or a migration.
+
+        SQLite: ANALYZE over a sample of each index (analysis_limit, as PRAGMA optimize
+        does: milliseconds at a million rows), then PRAGMA optimize. PostgreSQL: ANALYZE,
+        which samples a fixed number of rows whatever the table's size.
+        """
+        async with self.engine.connect() as connection:
+            if self.is_sqlite:
+                await connection.exec_driver_sql(f"PRAGMA analysis_limit={_SQLITE_ANALYSIS_LIMIT}")
+                await connection.exec_driver_sql("ANALYZE")
+                await connection.exec_driver_sql("PRAGMA optimize")
+            else:
+                await connection.exec_driver_sql("ANALYZE")
+            await connection.commit()
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:

@@ -24,7 +24,7 @@ from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, ErrorCode, Problems
 from domain.policy import Policy
 from models import Role
-from models.database import Database
+from models.database import BULK_ROWS, Database
 from schema.errors import refusal
 from settings import Settings
 from web.auth import viewer_of
@@ -120,6 +120,8 @@ class CsvEndpoints:
             return refusal(DomainError.one(ErrorCode.VALIDATION, exc.message, ["file"]))
         except DomainError as error:
             return refusal(error)
+        if report.added >= BULK_ROWS:
+            await self.db.refresh_statistics()
         return JSONResponse(dataclasses.asdict(report))
 
 
