@@ -59,6 +59,10 @@ class Database:
                 )
                 _configure_sqlite(self.read_engine)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._read_statements = self._read
+        if not self.is_sqlite:
+            autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._read_statements = async_sessionmaker(autocommit, expire_on_commit=False)
         self._write = async_sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
@@ -67,6 +71,18 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A short session for reads; nothing it does is committed."""
         async with self._read() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read_statements(self) -> AsyncIterator[AsyncSession]:
+        """A session for plain SELECTs, each statement on its own: no BEGIN and ROLLBACK
+        round trips around them (PostgreSQL's autocommit; SQLite reads skip them anyway).
+
+        Under READ COMMITTED each statement of a transaction reads a snapshot of its own
+        already, so a few SELECTs see what they would in one. Not for server-side
+        cursors (streaming) or anything that writes: those take read() or write().
+        """
+        async with self._read_statements() as session:
             yield session
 
     @asynccontextmanager
