@@ -6,7 +6,7 @@ BEGIN and ROLLBACK around each. SQLite reads skip them already.
 
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 

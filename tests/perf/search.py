@@ -210,6 +210,7 @@ SHAPES = (
         viewer=2,
     ),
 )
+SHAPE_KEYS = tuple(shape.key for shape in SHAPES)
 _CAPABILITY_BUCKETS = [5] * 8 + [1] * 6 + [7] * 3 + [4] * 2 + [2]
 
 
@@ -1168,7 +1169,7 @@ def run(
     quick: bool = False,
     numbers: int | None = None,
     sqlite_only: bool = False,
-    shapes: Sequence[str] = tuple(s.key for s in SHAPES),
+    shapes: Sequence[str] = SHAPE_KEYS,
 ) -> None:
     from tests.perf import PG_ADMIN, pg_reachable
     from tests.support.databases import scratch_database
@@ -1209,8 +1210,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--shape",
         nargs="+",
-        choices=[shape.key for shape in SHAPES],
-        default=[shape.key for shape in SHAPES],
+        choices=SHAPE_KEYS,
+        default=list(SHAPE_KEYS),
         help="the inventories to measure (default: all)",
     )
     commands = parser.add_subparsers(dest="command")
