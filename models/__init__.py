@@ -12,6 +12,7 @@ from models.numbers import (
     ReservationReason,
 )
 from models.organizations import Organization, OrganizationKind
+from models.persisted import PersistedQuery
 from models.series import Series
 from models.tokens import Role, Token
 
@@ -27,6 +28,7 @@ __all__ = [
     "NumberState",
     "Organization",
     "OrganizationKind",
+    "PersistedQuery",
     "ReservationKind",
     "ReservationReason",
     "Role",

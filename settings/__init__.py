@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(65_536, ge=1024)
     max_page_size: int = Field(500, ge=1)
     max_batch_size: int = Field(1_000, ge=1)
+    # Automatic persisted queries: true runs only operations already registered (by an
+    # ADMIN token of the provider, sending the document with its hash).
+    persisted_only: bool = False
+    max_persisted_queries: int = Field(10_000, ge=1)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)
