@@ -3,6 +3,7 @@ miss, mismatch, GET, the locked mode, and limits and scoping on the persisted pa
 
 import hashlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -168,3 +169,32 @@ async def test_a_document_registered_through_one_process_is_served_by_another(
     async with Api.open(create_app(settings, db=db, clock=clock), api.token, db, clock) as other:
         hit = await send(other, apq(None, sha(VIEWER)))
     assert hit.json() == {"data": {"viewer": {"role": "ADMIN"}}}
+
+
+async def test_the_redis_store_keeps_documents_for_every_process() -> None:
+    """Against the test Redis, on keys of this test's own (no flush: others share it)."""
+    import redis.asyncio
+
+    from domain.persisted import REDIS_PREFIX, RedisStore
+    from tests.support.databases import service_unavailable
+    from tests.support.job_processes import REDIS_URL
+
+    document = f"query Mine {{ viewer {{ role }} }} # {uuid.uuid4()}"
+    key = sha(document)
+    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (redis.RedisError, OSError) as exc:
+        await client.aclose()
+        service_unavailable("Redis", exc)
+    one, other = RedisStore(REDIS_URL, capacity=10_000), RedisStore(REDIS_URL, capacity=10_000)
+    try:
+        assert await other.get(key) is None
+        assert await one.add(key, document)
+        assert await other.get(key) == document
+    finally:
+        await client.delete(REDIS_PREFIX + key)
+        await client.srem(REDIS_PREFIX + "keys", key)
+        for store in (one, other):
+            await store.redis.aclose()
+        await client.aclose()
