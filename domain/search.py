@@ -242,7 +242,7 @@ def _bounded_by_prefix(where: Sequence[sa.ColumnElement[bool]]) -> bool:
 
 def _off_index(dialect: str, clause: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """`clause` with its low-cardinality columns as expressions no index on them serves,
-    of the same values: SQLite's unary `+`; on PostgreSQL `+ 0` and `|| ''`."""
+    of the same values: SQLite's unary `+`; on PostgreSQL `+ 0` on the integer ones."""
 
     def replace(element: Any, **_kw: Any) -> Any:
         if not _numbers_column(element, _LOW_CARDINALITY):
@@ -251,9 +251,10 @@ def _off_index(dialect: str, clause: sa.ColumnElement[bool]) -> sa.ColumnElement
             return UnaryExpression(element, operator=operators.custom_op("+"), type_=element.type)
         if isinstance(element.type, sa.Integer):
             return element + 0
-        return BinaryExpression(
-            element, sa.literal_column("''"), operator=operators.concat_op, type_=element.type
-        )
+        # The state keeps its index on PostgreSQL: an expression would lose the column's
+        # statistics (its common values), estimate a handful of matches and read the
+        # whole range to sort them rather than walk it in order.
+        return None
 
     return visitors.replacement_traverse(clause, {}, replace)
 

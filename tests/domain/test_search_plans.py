@@ -119,10 +119,10 @@ def _assert_walks_the_range(plan: str, dialect: str) -> None:
         assert "organization_id" not in "".join(numbers_lines), plan
         assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
     else:
-        # No other index on numbers. (Without statistics PostgreSQL may read the range
-        # through a bitmap and sort it: still no more than the numbers under the prefix.)
-        assert "uq_numbers_e164" in plan, plan
+        # In order through the e164 index, no other index on numbers, no sort.
+        assert "Index Scan using uq_numbers_e164" in plan, plan
         assert "ix_numbers_" not in plan, plan
+        assert "Sort" not in plan, plan
 
 
 SPEC = search.NumberFilter(
@@ -135,9 +135,14 @@ SPEC = search.NumberFilter(
 async def test_a_prefix_page_in_one_big_pool_walks_the_e164_range(
     db: Database, clock: ManualClock, statistics: str
 ) -> None:
-    """No statistics: a fresh import before any ANALYZE. Misleading: on SQLite those of a
-    thousand-organization mix; on PostgreSQL its own, current ones, which cannot say
-    which pools a subtree's subquery selects and so take an average pool."""
+    """No statistics: a fresh import before any ANALYZE (SQLite). Misleading: on SQLite
+    those of a thousand-organization mix; on PostgreSQL its own, current ones, which
+    cannot say which pools a subtree's subquery selects and so take an average pool."""
+    if statistics == "none" and not db.is_sqlite:
+        pytest.skip(
+            "PostgreSQL keeps its statistics current (ANALYZE after bulk imports and "
+            "migrations, then autovacuum); the steering there is for what they cannot see"
+        )
     root, big = await _stock(db, clock)
     if statistics == "misleading":
         if db.is_sqlite:
