@@ -16,7 +16,7 @@ from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, Problems
 from domain.policy import Policy
 from models import Role
-from models.database import Database
+from models.database import BULK_ROWS, Database
 from settings import get_settings
 
 
@@ -131,7 +131,7 @@ async def _import(file: Path, dry_run: bool, partial: bool, org_ref: str) -> imp
             file.open(encoding="utf-8-sig", newline="") as text,
         ):
             task = bar.add_task("Importing", total=max(lines - 1, 1))
-            return await imports.import_csv(
+            report = await imports.import_csv(
                 db,
                 caller,
                 text,
@@ -139,6 +139,9 @@ async def _import(file: Path, dry_run: bool, partial: bool, org_ref: str) -> imp
                 partial=partial,
                 progress=lambda rows: bar.advance(task, rows),
             )
+        if report.added >= BULK_ROWS:
+            await db.refresh_statistics()
+        return report
     except DomainError as error:
         err.print(str(error), markup=False, soft_wrap=True)
         raise typer.Exit(2) from error

@@ -35,6 +35,8 @@ async def prepare(settings: Settings) -> str | None:
     db = Database(settings.database_url, pool_size=1)
     clock = SystemClock()
     try:
+        # A migration may have made tables or indexes anew: plans need their statistics.
+        await db.refresh_statistics()
         async with db.write() as session:
             root, created = await organizations.ensure_root(session, settings.provider_name, clock)
             if not created:

@@ -13,6 +13,7 @@ from models.numbers import (
     ReservationReason,
 )
 from models.organizations import Organization, OrganizationKind
+from models.persisted import PersistedQuery
 from models.series import Series
 from models.tokens import Role, Token
 
@@ -29,6 +30,7 @@ __all__ = [
     "NumberState",
     "Organization",
     "OrganizationKind",
+    "PersistedQuery",
     "ReservationKind",
     "ReservationReason",
     "Role",

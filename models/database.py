@@ -22,6 +22,10 @@ from models.sqlite_inline import inline_creator
 
 _WRITE_OPTION = "numbra_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Rows ANALYZE reads per index on SQLite (the value PRAGMA optimize uses is 400).
+_SQLITE_ANALYSIS_LIMIT = 1_000
+# Imports of at least this many numbers refresh the planner's statistics.
+BULK_ROWS = 1_000
 # SQLITE_FULL; PostgreSQL's disk_full condition.
 _SQLITE_FULL = 13
 _PG_DISK_FULL = "53100"
@@ -55,6 +59,10 @@ class Database:
                 )
                 _configure_sqlite(self.read_engine)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._read_statements = self._read
+        if not self.is_sqlite:
+            autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._read_statements = async_sessionmaker(autocommit, expire_on_commit=False)
         self._write = async_sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
@@ -66,10 +74,38 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def read_statements(self) -> AsyncIterator[AsyncSession]:
+        """A session for plain SELECTs, each statement on its own: no BEGIN and ROLLBACK
+        round trips around them (PostgreSQL's autocommit; SQLite reads skip them anyway).
+
+        Under READ COMMITTED each statement of a transaction reads a snapshot of its own
+        already, so a few SELECTs see what they would in one. Not for server-side
+        cursors (streaming) or anything that writes: those take read() or write().
+        """
+        async with self._read_statements() as session:
+            yield session
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._write() as session, session.begin():
             yield session
+
+    async def refresh_statistics(self) -> None:
+        """Bring the planner's statistics up to date, as after a bulk load or a migration.
+
+        SQLite: ANALYZE over a sample of each index (analysis_limit, as PRAGMA optimize
+        does: milliseconds at a million rows), then PRAGMA optimize. PostgreSQL: ANALYZE,
+        which samples a fixed number of rows whatever the table's size.
+        """
+        async with self.engine.connect() as connection:
+            if self.is_sqlite:
+                await connection.exec_driver_sql(f"PRAGMA analysis_limit={_SQLITE_ANALYSIS_LIMIT}")
+                await connection.exec_driver_sql("ANALYZE")
+                await connection.exec_driver_sql("PRAGMA optimize")
+            else:
+                await connection.exec_driver_sql("ANALYZE")
+            await connection.commit()
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:

@@ -28,13 +28,13 @@ class SearchQueries:
         ctx = info.context
         request = page_request(first, after, ctx.settings.max_page_size)
         problems = Problems()
-        async with ctx.db.read() as session:
+        async with ctx.db.read_statements() as session:
             where = await search.build(session, ctx.viewer, domain_filter(filter), problems)
             problems.raise_if_any()
             page = await search.page(session, where, request)
 
         async def count() -> int:
-            async with ctx.db.read() as session:
+            async with ctx.db.read_statements() as session:
                 return await search.count(session, where)
 
         return NumberConnection.from_page(page, count)
@@ -45,6 +45,6 @@ class SearchQueries:
     ) -> list[StateCount]:
         ctx = info.context
         problems = Problems()
-        async with ctx.db.read() as session:
+        async with ctx.db.read_statements() as session:
             spec = domain_filter(filter)
             return state_counts(await search.counts_by_state(session, ctx.viewer, spec, problems))

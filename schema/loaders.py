@@ -39,17 +39,17 @@ class Loaders:
         self.pool_count = DataLoader[PoolKey, int](self._load_pool_counts)
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             found = await organizations.by_ids(session, keys)
         return [found.get(key) for key in keys]
 
     async def _load_children(self, keys: Sequence[int]) -> list[list[Organization]]:
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             found = await organizations.children_of(session, keys)
         return [found[key] for key in keys]
 
     async def _load_series(self, keys: Sequence[int]) -> list[Series | None]:
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             rows = await session.scalars(sa.select(Series).where(Series.id.in_(keys)))
             found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]
@@ -66,7 +66,7 @@ class Loaders:
         for number_id, first, before in keys:
             shapes[(first, before)].append(number_id)
         found: dict[HistoryKey, list[NumberEvent]] = {}
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             for (first, before), number_ids in shapes.items():
                 pages = await history.pages(session, number_ids, first, before, self._pools())
                 for number_id in number_ids:
@@ -74,12 +74,12 @@ class Loaders:
         return [found[key] for key in keys]
 
     async def _load_history_counts(self, keys: Sequence[int]) -> list[int]:
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             found = await history.counts(session, keys, self._pools())
         return [found.get(key, 0) for key in keys]
 
     async def _load_allocations(self, keys: Sequence[int]) -> list[list[AllocationRow]]:
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             found = await inventory.allocations(session, keys)
         return [found.get(key, []) for key in keys]
 
@@ -87,7 +87,7 @@ class Loaders:
         self, keys: Sequence[tuple[int, bool]]
     ) -> list[dict[NumberState, int]]:
         found: dict[tuple[int, bool], dict[NumberState, int]] = {}
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             for include in (False, True):
                 org_ids = [org_id for org_id, flag in keys if flag is include]
                 if org_ids:
@@ -97,7 +97,7 @@ class Loaders:
 
     async def _load_pool_pages(self, keys: Sequence[PoolKey]) -> list[Page[NumberRecord]]:
         found: dict[PoolKey, Page[NumberRecord]] = {}
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             for (include, spec, request), org_ids in _shapes(keys).items():
                 where = await self._where(session, spec)
                 pages = await search.pages_per_organization(
@@ -108,7 +108,7 @@ class Loaders:
 
     async def _load_pool_counts(self, keys: Sequence[PoolKey]) -> list[int]:
         found: dict[PoolKey, int] = {}
-        async with self._db.read() as session:
+        async with self._db.read_statements() as session:
             for (include, spec, request), org_ids in _shapes(keys).items():
                 where = await self._where(session, spec)
                 counts = await search.counts_per_organization(session, org_ids, include, where)

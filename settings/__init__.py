@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # Numbers one import file may name (a range counts as the numbers it expands to):
     # a file over it is refused whole, before anything is expanded or written.
     max_import_numbers: int = Field(2_000_000, ge=1)
+    # Automatic persisted queries: true runs only operations already registered (by an
+    # ADMIN token of the provider, sending the document with its hash).
+    persisted_only: bool = False
+    max_persisted_queries: int = Field(10_000, ge=1)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)

@@ -102,7 +102,7 @@ def api_token_required(db: Database, open_to: OpenTo | None = None) -> list[Midd
     `request.user` (and `viewer_of`)."""
 
     async def identify(token: str) -> BaseUser | None:
-        async with db.read() as session:
+        async with db.read_statements() as session:
             viewer = await access.authenticate(session, token)
         return TokenUser(viewer) if viewer is not None else None
 

@@ -24,7 +24,7 @@ from domain.csv import exports, imports, parameters
 from domain.errors import DomainError, ErrorCode, Problems
 from domain.policy import Policy
 from models import Role
-from models.database import Database
+from models.database import BULK_ROWS, Database
 from schema.errors import refusal
 from settings import Settings
 from web.auth import viewer_of
@@ -139,6 +139,8 @@ class CsvEndpoints:
                 # The file names more numbers than one import may: too large, whatever else.
                 response.status_code = 413
             return response
+        if report.added >= BULK_ROWS:
+            await self.db.refresh_statistics()
         refused = report.bad_row_count > 0 and report.added == 0 and not report.dry_run
         return JSONResponse(dataclasses.asdict(report), status_code=422 if refused else 200)
 

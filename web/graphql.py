@@ -1,7 +1,19 @@
 """The /graphql endpoint: GraphiQL for anyone, operations only with a valid bearer token
-(web/auth.py checks it before this endpoint runs)."""
+(web/auth.py checks it before this endpoint runs).
+
+Automatic persisted queries (Apollo's protocol): `extensions.persistedQuery =
+{version: 1, sha256Hash}`. A hash alone runs the document registered under it, or
+answers PersistedQueryNotFound (code PERSISTED_QUERY_NOT_FOUND); the client then sends
+the document with its hash, which is checked (400 `provided sha does not match query`),
+run, and registered once it has passed parsing and validation. GET works for a known
+hash (queries only). With NUMBRA_PERSISTED_ONLY=true only registered documents run, and
+only an ADMIN token of the provider registers new ones (sending the document with its
+hash). A registered document is the same text, so the parse and validation caches
+(keyed by it) serve it: a known document is parsed and validated once per process.
+"""
 
 import re
+from dataclasses import replace
 from typing import Any
 
 # strawberry's own dependency: the type its views are called with, and its refusal.
@@ -16,7 +28,9 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from domain import persisted
 from domain.clock import Clock
+from models import Role
 from models.database import Database
 from schema.context import Context
 from schema.errors import bad_request
@@ -30,6 +44,9 @@ OTHER = "other"
 NO_STORE = "no-store"
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _OPERATION_KEYWORDS = frozenset({"query", "mutation", "subscription"})
+NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+NOT_REGISTERED = "PERSISTED_QUERY_NOT_REGISTERED"
+MISMATCH = "provided sha does not match query"
 
 
 class NumbraGraphQL(GraphQL[Context, None]):
@@ -38,6 +55,9 @@ class NumbraGraphQL(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.clock = clock
+        self.persisted = persisted.store_for(
+            db, clock, settings.redis_url, settings.max_persisted_queries
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()
@@ -63,6 +83,10 @@ class NumbraGraphQL(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return request_body.decode(data)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with a persisted query's hash (no `query`) is an operation, not a page.
+        return super().should_render_graphql_ide(request) and not _sends_extensions(request)
+
     async def execute_single(
         self,
         request: Request,
@@ -72,9 +96,14 @@ class NumbraGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        looked_up = await self._persisted_document(request_data, context)
+        if isinstance(looked_up, ExecutionResult):
+            return looked_up
+        document, to_register = looked_up
+        request_data = replace(request_data, query=document)
         # For the access log and the metrics (RequestIdMiddleware reads it back).
         request.scope.setdefault("state", {})["operation"] = operation_name(request_data)
-        return await super().execute_single(
+        result = await super().execute_single(
             request=request,
             request_adapter=request_adapter,
             sub_response=sub_response,
@@ -82,6 +111,47 @@ class NumbraGraphQL(GraphQL[Context, None]):
             root_value=root_value,
             request_data=request_data,
         )
+        if to_register is not None and document is not None and _got_past_validation(result):
+            await self.persisted.add(to_register, document)
+        return result
+
+    async def _persisted_document(
+        self, request_data: GraphQLRequestData, context: Context
+    ) -> tuple[str | None, str | None] | ExecutionResult:
+        """The document to run and the hash to register it under once it has run (None:
+        nothing to register), or the answer refusing the request."""
+        document = request_data.query
+        extension = (request_data.extensions or {}).get("persistedQuery")
+        locked = self.settings.persisted_only
+        if extension is None:
+            if not locked or document is None:
+                return document, None
+            if await self.persisted.get(persisted.sha256_of(document)) is None:
+                return _refusal(
+                    NOT_REGISTERED,
+                    "this server runs registered operations only: send the sha256Hash of "
+                    "one (extensions.persistedQuery)",
+                )
+            return document, None
+        sha256 = _sha256_of_extension(extension)
+        if document is None:
+            found = await self.persisted.get(sha256)
+            if found is None:
+                return _refusal(NOT_FOUND, "PersistedQueryNotFound")
+            return found, None
+        if persisted.sha256_of(document) != sha256:
+            raise HTTPException(400, MISMATCH)
+        if await self.persisted.get(sha256) is not None:
+            return document, None
+        viewer = context.viewer_or_none
+        registrar = viewer is not None and viewer.at_root and viewer.has_role(Role.ADMIN)
+        if locked and not registrar:
+            return _refusal(
+                NOT_REGISTERED,
+                "this server runs registered operations only; an ADMIN token of the "
+                "provider registers new ones",
+            )
+        return document, sha256
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         return Context(
@@ -95,13 +165,42 @@ class NumbraGraphQL(GraphQL[Context, None]):
         )
 
 
+def _sha256_of_extension(extension: Any) -> str:
+    if (
+        not isinstance(extension, dict)
+        or extension.get("version") != 1
+        or not isinstance(extension.get("sha256Hash"), str)
+        or not persisted.SHA256.fullmatch(extension["sha256Hash"])
+    ):
+        raise HTTPException(
+            400,
+            "extensions.persistedQuery must be {version: 1, sha256Hash: "
+            "the lowercase hex SHA-256 of the query}",
+        )
+    return str(extension["sha256Hash"])
+
+
+def _refusal(code: str, message: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+def _got_past_validation(result: ExecutionResult) -> bool:
+    """Whether the document parsed and validated: errors before execution have no path."""
+    return all(error.path is not None for error in result.errors or [])
+
+
 def wants_ide(request: HTTPConnection) -> bool:
     """A browser opening /graphql gets GraphiQL; it runs queries only with a token."""
     return (
         request.scope["method"] == "GET"
         and "query" not in request.query_params
+        and not _sends_extensions(request)
         and "text/html" in request.headers.get("accept", "")
     )
+
+
+def _sends_extensions(request: Any) -> bool:
+    return "extensions" in request.query_params
 
 
 def operation_name(request_data: GraphQLRequestData) -> str:

@@ -8,7 +8,10 @@ For SQLite (a temporary file) and, when reachable, PostgreSQL (a database of its
    over a recursive CTE (SQLite) or generate_series (PostgreSQL) joined to small lookup
    tables: eight SG series, 50% AVAILABLE / 10% RESERVED / 5% LOCKED / 30% ASSIGNED /
    5% DELETED, capability masks, numbers inserted in shuffled blocks of 1,000 and held
-   in blocks of 100 by the pools (40% the provider's). The migration's secondary indexes
+   in blocks of 100 by the pools (40% the provider's). A second inventory, "one pool",
+   skews both: 99% of the numbers in one partner's pool, 95% AVAILABLE (a provider's
+   fresh stock), searched with that partner's token; every measure runs on both
+   shapes (`--shape` picks). The migration's secondary indexes
    are dropped for the load and made again from their own definitions; on PostgreSQL
    the foreign-key triggers are off for it (the rows are checked after). SQLite's FTS5
    trigram table is filled by the insert trigger of migration 0003. Then ANALYZE (and
@@ -30,7 +33,7 @@ For SQLite (a temporary file) and, when reachable, PostgreSQL (a database of its
    With the full inventory, the plan of every search statement follows the table
    (EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL).
 
-    python -m tests.perf.search [--quick] [--numbers N] [--sqlite-only]
+    python -m tests.perf.search [--quick] [--numbers N] [--sqlite-only] [--shape KEY ...]
 
 `--quick` (CI) uses 20,000 numbers, 50 organizations and a few runs per measure;
 `--numbers` another inventory (one organization per 1,000 numbers) with full runs.
@@ -129,7 +132,7 @@ SELECT
 FROM (
     -- LIMIT keeps both planners from inlining (and so recomputing) these expressions.
     SELECT g, g / :per_series AS s, g % :per_series AS j, h,
-           CASE WHEN oh % 10 < 4 THEN 1 ELSE 2 + (oh / 10) % :others END AS org
+           CASE WHEN oh % 100 < :pool_share THEN :pool ELSE 2 + (oh / 100) % :others END AS org
     FROM (
         SELECT g, ((g * 2654435761) % 4294967296) / 256 AS h,
                (((g / 100) * 2654435761) % 4294967296) / 256 AS oh
@@ -173,10 +176,45 @@ _LOOKUP_DDL = [
 ]
 _STATE_BUCKETS = ["AVAILABLE"] * 10 + ["RESERVED"] * 2 + ["LOCKED"] + ["ASSIGNED"] * 6
 _STATE_BUCKETS += ["DELETED"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How the inventory is spread over pools and states, and whose token searches it."""
+
+    key: str
+    title: str
+    pool: int  # the organization holding pool_share % of the numbers
+    pool_share: int
+    states: tuple[str, ...]  # one per 5% bucket
+    viewer: int  # the organization of the bench's ADMIN token
+
+
+SHAPES = (
+    Shape(
+        "mixed",
+        "the 1,000-organization mix (40% in the provider's pool; 50% AVAILABLE), root token",
+        pool=1,
+        pool_share=40,
+        states=tuple(_STATE_BUCKETS),
+        viewer=1,
+    ),
+    # A provider's stock imported into one pool, fresh, so nearly all AVAILABLE: the
+    # shape whose averages mislead a planner into reading and sorting the whole pool.
+    Shape(
+        "one-pool",
+        "one big pool (99% of the numbers in a partner's pool; 95% AVAILABLE), its token",
+        pool=2,
+        pool_share=99,
+        states=("AVAILABLE",) * 19 + ("ASSIGNED",),
+        viewer=2,
+    ),
+)
+SHAPE_KEYS = tuple(shape.key for shape in SHAPES)
 _CAPABILITY_BUCKETS = [5] * 8 + [1] * 6 + [7] * 3 + [4] * 2 + [2]
 
 
-def _lookup_rows(dialect: str) -> dict[str, list[dict[str, Any]]]:
+def _lookup_rows(dialect: str, shape: Shape) -> dict[str, list[dict[str, Any]]]:
     from datetime import timedelta
 
     # Everything lapses months from now: the sweep that `numbra serve` runs in process
@@ -189,7 +227,7 @@ def _lookup_rows(dialect: str) -> dict[str, list[dict[str, Any]]]:
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores it on SQLite
 
     states = []
-    for bucket, state in enumerate(_STATE_BUCKETS):
+    for bucket, state in enumerate(shape.states):
         reserved, locked = state == "RESERVED", state == "LOCKED"
         free = reserved and bucket % 2 == 0
         expires = changed + timedelta(days=210) if free else None
@@ -309,7 +347,7 @@ class Built:
     seconds: dict[str, float]
 
 
-async def _build(url: str, size: Size) -> Built:
+async def _build(url: str, size: Size, shape: Shape) -> Built:
     import sqlalchemy as sa
 
     from domain import organizations, tokens
@@ -325,7 +363,6 @@ async def _build(url: str, size: Size) -> Built:
     async with db.write() as session:
         root, _ = await organizations.ensure_root(session, "Provider", clock)
         assert root.id == 1, "the bench needs a fresh database"
-        token = await tokens.issue(session, root, "bench", Role.ADMIN, clock)
         now = clock.now()
         await session.execute(
             sa.insert(Series),
@@ -342,6 +379,9 @@ async def _build(url: str, size: Size) -> Built:
             ],
         )
         await session.execute(sa.insert(Organization), _organization_rows(size.organizations, now))
+        viewer = await session.get(Organization, shape.viewer)
+        assert viewer is not None
+        token = await tokens.issue(session, viewer, "bench", Role.ADMIN, clock)
         if dialect == "postgresql":
             for table in ("organizations", "series"):
                 await session.execute(
@@ -362,7 +402,7 @@ async def _build(url: str, size: Size) -> Built:
             await session.execute(sa.text("PRAGMA cache_size = -1000000"))
         for ddl in _LOOKUP_DDL:
             await session.execute(sa.text(ddl.format(ts=ts_type)))
-        for table, rows in _lookup_rows(dialect).items():
+        for table, rows in _lookup_rows(dialect, shape).items():
             columns = ", ".join(rows[0])
             values = ", ".join(f":{c}" for c in rows[0])
             await session.execute(
@@ -385,6 +425,8 @@ async def _build(url: str, size: Size) -> Built:
                 "stride": _stride(blocks),
                 "per_series": size.per_series,
                 "others": size.organizations - 1,
+                "pool": shape.pool,
+                "pool_share": shape.pool_share,
             },
         )
         if dialect == "postgresql":
@@ -396,7 +438,7 @@ async def _build(url: str, size: Size) -> Built:
             await session.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
         for _name, definition in indexes:
             await session.execute(sa.text(definition))
-        for table in _lookup_rows(dialect):
+        for table in _lookup_rows(dialect, shape):
             await session.execute(sa.text(f"DROP TABLE {table}"))
     seconds["indexes"] = time.perf_counter() - start
 
@@ -490,8 +532,9 @@ def _measures(size: Size, deep_cursor: str) -> list[Measure]:
     ]
 
 
-async def _deep_cursor(url: str, size: Size) -> str:
-    """The endCursor of page depth - 1: where page `depth` starts, straight from SQL."""
+async def _deep_cursor(url: str, size: Size, shape: Shape) -> str:
+    """The endCursor of page depth - 1 of the numbers the bench's token sees: where page
+    `depth` starts, straight from SQL."""
     from domain.pagination import encode_cursor
     from models.database import Database
 
@@ -499,7 +542,10 @@ async def _deep_cursor(url: str, size: Size) -> str:
     async with db.engine.connect() as conn:
         e164 = (
             await conn.exec_driver_sql(
-                f"SELECT e164 FROM numbers ORDER BY e164 LIMIT 1 OFFSET {(size.depth - 1) * 50 - 1}"
+                "SELECT e164 FROM numbers WHERE organization_id IN (SELECT id FROM organizations"
+                " WHERE path LIKE (SELECT path FROM organizations WHERE id = "
+                f"{shape.viewer}) || '%') "
+                f"ORDER BY e164 LIMIT 1 OFFSET {(size.depth - 1) * 50 - 1}"
             )
         ).scalar_one()
     await db.dispose()
@@ -961,25 +1007,25 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def _one_database(label: str, url: str, size: Size, workdir: Path) -> list[str]:
+def _one_database(label: str, url: str, size: Size, shape: Shape, workdir: Path) -> list[str]:
     from migrations import upgrade
 
     out = []
     upgrade(url)
-    built = asyncio.run(_build(url, size))
+    built = asyncio.run(_build(url, size, shape))
     total = sum(built.seconds.values())
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in built.seconds.items())
     out.append(
-        f"{label}: {size.numbers:,} numbers, {size.organizations:,} organizations, "
-        f"built in {total:.1f} s ({parts})"
+        f"{label}, {shape.title}: {size.numbers:,} numbers, {size.organizations:,} "
+        f"organizations, built in {total:.1f} s ({parts})"
     )
-    deep = asyncio.run(_deep_cursor(url, size))
+    deep = asyncio.run(_deep_cursor(url, size, shape))
     measures = _measures(size, deep)
     captures = asyncio.run(_capture(url, built.token, measures))
     for measure in measures:
         if len(captures[measure.key].statements) != 2:
             raise RuntimeError(f"{measure.key}: expected 2 statements, got {captures[measure.key]}")
-    captures_file = workdir / f"captures-{label}.pickle"
+    captures_file = workdir / f"captures-{label}-{shape.key}.pickle"
     captures_file.write_bytes(
         pickle.dumps(
             {
@@ -1119,7 +1165,12 @@ def _calibration() -> float:
     return best
 
 
-def run(quick: bool = False, numbers: int | None = None, sqlite_only: bool = False) -> None:
+def run(
+    quick: bool = False,
+    numbers: int | None = None,
+    sqlite_only: bool = False,
+    shapes: Sequence[str] = SHAPE_KEYS,
+) -> None:
     from tests.perf import PG_ADMIN, pg_reachable
     from tests.support.databases import scratch_database
 
@@ -1135,16 +1186,19 @@ def run(quick: bool = False, numbers: int | None = None, sqlite_only: bool = Fal
         f"This CPU: {_calibration() * 1000:.0f} ms of CPU for a 1,000,000-step Python loop.",
         flush=True,
     )
+    chosen = [shape for shape in SHAPES if shape.key in shapes]
     with tempfile.TemporaryDirectory(prefix="numbra-bench-search-") as tmp:
         workdir = Path(tmp)
-        url = f"sqlite+aiosqlite:///{workdir / 'search.db'}"
-        for line in _one_database("SQLite", url, size, workdir):
-            print(line, flush=True)
-        if sqlite_only:
+        for shape in chosen:
+            url = f"sqlite+aiosqlite:///{workdir / f'search-{shape.key}.db'}"
+            for line in _one_database("SQLite", url, size, shape, workdir):
+                print(line, flush=True)
+            Path(url.removeprefix("sqlite+aiosqlite:///")).unlink()
+        if sqlite_only or not pg_reachable():
             return
-        if pg_reachable():
+        for shape in chosen:
             with scratch_database(PG_ADMIN, "numbra_bench") as url:
-                for line in _one_database("PostgreSQL", url, size, workdir):
+                for line in _one_database("PostgreSQL", url, size, shape, workdir):
                     print(line, flush=True)
 
 
@@ -1153,6 +1207,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny inventory, a few runs")
     parser.add_argument("--numbers", type=int, help="numbers in the inventory")
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--shape",
+        nargs="+",
+        choices=SHAPE_KEYS,
+        default=list(SHAPE_KEYS),
+        help="the inventories to measure (default: all)",
+    )
     commands = parser.add_subparsers(dest="command")
     floor_parser = commands.add_parser("floor", help="(internal) serve the floor")
     floor_parser.add_argument("captures")
@@ -1165,7 +1226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "client":
         client(args.spec)
     else:
-        run(quick=args.quick, numbers=args.numbers, sqlite_only=args.sqlite_only)
+        run(quick=args.quick, numbers=args.numbers, sqlite_only=args.sqlite_only, shapes=args.shape)
 
 
 if __name__ == "__main__":
