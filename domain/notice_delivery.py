@@ -119,16 +119,6 @@ async def _claim(
     about, pool, recipients, problem = await _addressees(session, notice.kind, number)
     if problem is not None:
         return await _fail(session, notice, number.id, problem, now)
-    claimed = await _update(
-        session,
-        notice,
-        status=NoticeStatus.SENDING,
-        attempts=notice.attempts + 1,
-        next_attempt_at=now + rules.lease,
-        recipients=", ".join(recipients),
-    )
-    if not claimed:
-        return Outcome.SKIPPED
     mail = NoticeMail(
         kind=notice.kind,
         e164=number.e164,
@@ -138,7 +128,7 @@ async def _claim(
         recipients=recipients,
         reference=f"{notice.id}.{notice.number_id}.{notice.kind.value.lower()}",
     )
-    return _Claim(notice.id, notice.attempts + 1, number.id, mail)
+    return await _take(session, notice, now, rules, number.id, mail)
 
 
 def _lost(notice: Notice) -> str:
@@ -161,16 +151,6 @@ async def _claim_about_token(
     if not provider.support_email:
         return await _fail(session, notice, None, "the provider has no support e-mail", now)
     recipients = [provider.support_email]
-    claimed = await _update(
-        session,
-        notice,
-        status=NoticeStatus.SENDING,
-        attempts=notice.attempts + 1,
-        next_attempt_at=now + rules.lease,
-        recipients=", ".join(recipients),
-    )
-    if not claimed:
-        return Outcome.SKIPPED
     mail = NoticeMail(
         kind=notice.kind,
         e164="",
@@ -181,7 +161,30 @@ async def _claim_about_token(
         reference=f"{notice.id}.token{token.id}.{notice.kind.value.lower()}",
         token=token.name,
     )
-    return _Claim(notice.id, notice.attempts + 1, None, mail)
+    return await _take(session, notice, now, rules, None, mail)
+
+
+async def _take(
+    session: AsyncSession,
+    notice: Notice,
+    now: datetime,
+    rules: NoticeRules,
+    number_id: int | None,
+    mail: NoticeMail,
+) -> _Claim | Outcome:
+    """Mark the notice SENDING for this attempt, leased for a while; SKIPPED if another
+    worker got there first."""
+    claimed = await _update(
+        session,
+        notice,
+        status=NoticeStatus.SENDING,
+        attempts=notice.attempts + 1,
+        next_attempt_at=now + rules.lease,
+        recipients=", ".join(mail.recipients),
+    )
+    if not claimed:
+        return Outcome.SKIPPED
+    return _Claim(notice.id, notice.attempts + 1, number_id, mail)
 
 
 async def _addressees(
