@@ -439,6 +439,22 @@ async def test_without_an_smtp_host_notices_are_written_to_the_log(
 INJECTED = "Cust A1\nX-Injected: yes"
 
 
+async def _two_tenants_lapsing(
+    inventory: World, clock: ManualClock, partner: Organization
+) -> tuple[Organization, str, str]:
+    """Two customers, each with a reservation whose notice is due: a1's first, then b2's."""
+    first = await inventory.org(
+        "Cust A1", OrganizationKind.CUSTOMER, partner, billing_email="a@a1.test"
+    )
+    other = await inventory.org(
+        "Cust B2", OrganizationKind.CUSTOMER, partner, billing_email="b@b2.test"
+    )
+    a1_number, b2_number = await inventory.add(2, pool=partner)
+    await inventory.reserve([a1_number], first, clock.now() + DAY)
+    await inventory.reserve([b2_number], other, clock.now() + 2 * DAY)
+    return first, a1_number, b2_number
+
+
 async def test_a_name_with_a_line_break_is_mailed_safely_and_holds_no_other_notice_back(
     inventory: World,
     inbox: Inbox,
@@ -446,15 +462,7 @@ async def test_a_name_with_a_line_break_is_mailed_safely_and_holds_no_other_noti
     clock: ManualClock,
     partner: Organization,
 ) -> None:
-    first = await inventory.org(
-        "Cust A1", OrganizationKind.CUSTOMER, partner, billing_email="a@a1.test"
-    )
-    other = await inventory.org(
-        "Cust B2", OrganizationKind.CUSTOMER, partner, billing_email="b@b2.test"
-    )
-    injected, plain = await inventory.add(2, pool=partner)
-    await inventory.reserve([injected], first, clock.now() + DAY)
-    await inventory.reserve([plain], other, clock.now() + 2 * DAY)
+    first, injected, plain = await _two_tenants_lapsing(inventory, clock, partner)
     # As legacy data would hold it: stored before names refused control characters.
     async with inventory.db.write() as session:
         await session.execute(
@@ -492,15 +500,7 @@ async def test_a_notice_failing_unexpectedly_is_retried_and_the_others_go_out(
     clock: ManualClock,
     partner: Organization,
 ) -> None:
-    first = await inventory.org(
-        "Cust A1", OrganizationKind.CUSTOMER, partner, billing_email="a@a1.test"
-    )
-    other = await inventory.org(
-        "Cust B2", OrganizationKind.CUSTOMER, partner, billing_email="b@b2.test"
-    )
-    broken, plain = await inventory.add(2, pool=partner)
-    await inventory.reserve([broken], first, clock.now() + DAY)
-    await inventory.reserve([plain], other, clock.now() + 2 * DAY)
+    _, broken, _ = await _two_tenants_lapsing(inventory, clock, partner)
 
     _, outcomes = await sweep_and_deliver(
         inventory.db, clock, Exploding(mailer, "a@a1.test"), RULES
