@@ -135,11 +135,14 @@ async def partner(api: Api) -> Organization:
     return org
 
 
-@pytest.mark.parametrize(
+EVERY_TEXT_INPUT = pytest.mark.parametrize(
     ("mutation", "input_type", "field", "limit", "fill"),
     TEXT_INPUTS,
     ids=[f"{m}.{f}" for m, _t, f, _n, _fill in TEXT_INPUTS],
 )
+
+
+@EVERY_TEXT_INPUT
 async def test_a_text_one_longer_than_its_column_is_validation_and_changes_nothing(
     api: Api,
     partner: Organization,
@@ -159,11 +162,7 @@ async def test_a_text_one_longer_than_its_column_is_validation_and_changes_nothi
     assert await snapshot(api.db) == before
 
 
-@pytest.mark.parametrize(
-    ("mutation", "input_type", "field", "limit", "fill"),
-    TEXT_INPUTS,
-    ids=[f"{m}.{f}" for m, _t, f, _n, _fill in TEXT_INPUTS],
-)
+@EVERY_TEXT_INPUT
 async def test_a_text_as_long_as_its_column_is_stored(
     api: Api,
     partner: Organization,
