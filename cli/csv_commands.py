@@ -2,6 +2,8 @@
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,8 @@ from cli.failures import Failure
 from domain import search
 from domain.access import NO_TOKEN, Caller, Viewer
 from domain.clock import SystemClock
-from domain.csv import exports, imports, parameters
+from domain.csv import exports, imports, parameters, sources
+from domain.csv.sources import CsvText, Workbook
 from domain.errors import DomainError, Problems
 from domain.policy import Policy
 from models import Role
@@ -85,9 +88,22 @@ def import_numbers(
             metavar="FILE",
             exists=True,
             dir_okay=False,
-            help="CSV: number,vendor,country,sku and optional columns.",
+            help="CSV or .xlsx: number,vendor,country,sku and optional columns.",
         ),
     ],
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="COLUMN=HEADER",
+            help="Read our COLUMN from the file's column HEADER, e.g. --map number=DID. "
+            "Repeat for more.",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="The .xlsx sheet to read (the first by default)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row; write nothing.")
     ] = False,
@@ -98,9 +114,13 @@ def import_numbers(
         str, typer.Option(metavar=ORG_METAVAR, help=ORG_HELP + " Its pool gets the numbers.")
     ] = "ROOT",
 ) -> None:
-    """Add the numbers of a CSV file; prints every bad row (line: number: reason)."""
+    """Add the numbers of a CSV or .xlsx file; prints every bad row (line: number: reason)."""
+    pairs = [item.partition("=") for item in maps or []]
+    if any(not sep for _column, sep, _header in pairs):
+        raise Failure("Give each mapping as COLUMN=HEADER.")
+    mapping = {column.strip(): header for column, _sep, header in pairs}
     require_database()
-    report = asyncio.run(_import(file, dry_run, not atomic, org))
+    report = asyncio.run(_import(file, mapping, sheet, dry_run, not atomic, org))
     for bad in report.bad_rows:
         print(f"line {bad.line}: {bad.number or '-'}: {bad.reason}")
     if report.bad_row_count > len(report.bad_rows):
@@ -115,26 +135,32 @@ def import_numbers(
     raise typer.Exit(1 if report.bad_row_count else 0)
 
 
-async def _import(file: Path, dry_run: bool, partial: bool, org_ref: str) -> imports.Report:
+async def _import(
+    file: Path,
+    mapping: dict[str, str],
+    sheet: str | None,
+    dry_run: bool,
+    partial: bool,
+    org_ref: str,
+) -> imports.Report:
     from rich.progress import Progress
 
     settings = get_settings()
     db = Database(settings.database_url, pool_size=1)
-    with file.open("rb") as raw:
-        lines = sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
     try:
         caller = Caller(
             await _org_viewer(db, org_ref, "import"), SystemClock(), Policy.from_settings(settings)
         )
         with (
             Progress(console=err, transient=True) as bar,
-            file.open(encoding="utf-8-sig", newline="") as text,
+            _opened(file, sheet) as (source, lines),
         ):
             task = bar.add_task("Importing", total=max(lines - 1, 1))
             report = await imports.import_csv(
                 db,
                 caller,
-                text,
+                source,
+                mapping=mapping,
                 dry_run=dry_run,
                 partial=partial,
                 progress=lambda rows: bar.advance(task, rows),
@@ -147,3 +173,19 @@ async def _import(file: Path, dry_run: bool, partial: bool, org_ref: str) -> imp
         raise typer.Exit(2) from error
     finally:
         await db.dispose()
+
+
+@contextmanager
+def _opened(file: Path, sheet: str | None) -> Iterator[tuple[CsvText | Workbook, int]]:
+    """The file as an import source, and about how many lines it has (for the bar)."""
+    with file.open("rb") as raw:
+        if sources.is_xlsx(raw.read(len(sources.XLSX_MAGIC))):
+            workbook = Workbook(raw, sheet)
+            yield workbook, workbook.rows()
+            return
+        if sheet is not None:
+            raise Failure("--sheet is for .xlsx files; this one is CSV.")
+        raw.seek(0)
+        lines = sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
+    with file.open(encoding="utf-8-sig", newline="") as text:
+        yield CsvText(text), lines

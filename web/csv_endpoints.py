@@ -7,6 +7,7 @@ Expected failures are JSON `{"errors": [{code, message, field, number}]}` with a
 
 import dataclasses
 import io
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from starlette.routing import Route
 from domain import organizations, search
 from domain.access import Caller, Viewer
 from domain.clock import Clock
-from domain.csv import exports, imports, parameters
+from domain.csv import exports, imports, parameters, sources
 from domain.errors import DomainError, ErrorCode, Problems
 from domain.policy import Policy
 from models import Role
@@ -117,20 +118,44 @@ class CsvEndpoints:
                     raise DomainError.one(
                         ErrorCode.VALIDATION, "send the CSV as the multipart field 'file'", ["file"]
                     )
-                # utf-8-sig: a byte-order mark (as spreadsheets save one) is not a column name.
-                text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
-                try:
+                mapping = _mapping(form.get("mapping"))
+                sheet = form.get("sheet")
+                if sheet is not None and not isinstance(sheet, str):
+                    raise DomainError.one(ErrorCode.VALIDATION, "sheet must be text", ["sheet"])
+                caller = Caller(viewer, self.clock, self.policy)
+                head = upload.file.read(len(sources.XLSX_MAGIC))
+                upload.file.seek(0)
+                if sources.is_xlsx(head):
+                    workbook = sources.Workbook(upload.file, sheet)
+                    workbook.check()
                     report = await imports.import_csv(
                         self.db,
-                        Caller(viewer, self.clock, self.policy),
-                        text,
+                        caller,
+                        workbook,
                         organization_id=organization_id,
+                        mapping=mapping,
                         dry_run=dry_run,
                         partial=partial,
                     )
-                finally:
-                    # The form closes the upload; the wrapper must not close it first.
-                    text.detach()
+                else:
+                    if sheet is not None:
+                        message = "sheet is for .xlsx files; this one is CSV"
+                        raise DomainError.one(ErrorCode.VALIDATION, message, ["sheet"])
+                    # utf-8-sig: a byte-order mark (as spreadsheets save one) is no column name.
+                    text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+                    try:
+                        report = await imports.import_csv(
+                            self.db,
+                            caller,
+                            text,
+                            organization_id=organization_id,
+                            mapping=mapping,
+                            dry_run=dry_run,
+                            partial=partial,
+                        )
+                    finally:
+                        # The form closes the upload; the wrapper must not close it first.
+                        text.detach()
         except MultiPartException as exc:
             return refusal(DomainError.one(ErrorCode.VALIDATION, exc.message, ["file"]))
         except DomainError as error:
@@ -147,7 +172,7 @@ class CsvEndpoints:
 
 # What POST /import/numbers takes: these query parameters, and the form's field `file`.
 IMPORT_PARAMS = ("dry_run", "partial", "organization_id")
-IMPORT_FORM_FIELDS = ("file",)
+IMPORT_FORM_FIELDS = ("file", "mapping", "sheet")
 # A form holding more fields than this is refused without naming them.
 MAX_FORM_FIELDS = 8
 
@@ -171,9 +196,24 @@ def _check_form_fields(names: Iterable[str]) -> None:
     for name in dict.fromkeys(names):
         if name not in IMPORT_FORM_FIELDS:
             where = "a query parameter, not a form field" if name in IMPORT_PARAMS else "not taken"
-            message = f"{name!r} is {where}: the form holds only the field 'file'"
+            fields = ", ".join(IMPORT_FORM_FIELDS)
+            message = f"{name!r} is {where}: the form holds only the fields {fields}"
             problems.add(ErrorCode.VALIDATION, message, [name])
     problems.raise_if_any()
+
+
+def _mapping(field: object) -> dict[str, str] | None:
+    """The form's `mapping`: a JSON object of our column names to the file's headers."""
+    if field is None:
+        return None
+    try:
+        mapping = json.loads(field) if isinstance(field, str) else None
+    except ValueError:
+        mapping = None
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        message = 'mapping must be a JSON object of column names to headers: {"number": "DID"}'
+        raise DomainError.one(ErrorCode.VALIDATION, message, ["mapping"])
+    return mapping
 
 
 def _flag(request: Request, name: str) -> bool:

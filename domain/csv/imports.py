@@ -25,7 +25,7 @@ is counted all the same.
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO, cast
@@ -37,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import intake, lifecycle, organizations, search, series, transactions
 from domain.access import Caller
 from domain.csv.fields import Fields
-from domain.csv.rows import BadRow, Batch, Row, RowReader, first_over, some
+from domain.csv.rows import IMPORTABLE, BadRow, Batch, Row, RowReader, first_over, some
+from domain.csv.sources import CsvText, Source, Workbook
 from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberState, Organization
 from models.base import UTCDateTime
@@ -83,25 +84,29 @@ class Report:
 async def import_csv(
     db: Database,
     caller: Caller,
-    text: TextIO,
+    file: TextIO | CsvText | Workbook,
     *,
     organization_id: str | None = None,
+    mapping: Mapping[str, str] | None = None,
     dry_run: bool = False,
     partial: bool = False,
     progress: Progress | None = None,
 ) -> Report:
-    """Import the CSV `text` into an organization's pool (the viewer's own by default).
+    """Import a CSV text or a workbook's sheet into an organization's pool (the viewer's
+    own by default); `mapping` names the file's header for columns of ours.
 
-    `text` is read twice (it must be seekable): first its number cells only, to refuse
-    a file that names more numbers than the policy allows before anything is done.
+    The file is read twice (a text must be seekable): first its number cells only, to
+    refuse a file that names more numbers than the policy allows before anything is done.
     """
-    await _refuse_over_cap(text, caller.policy.max_import_numbers)
+    source: Source = file if isinstance(file, CsvText | Workbook) else CsvText(file)
+    mapping = check_mapping(mapping or {})
+    await _refuse_over_cap(source, mapping, caller.policy.max_import_numbers)
     async with db.read() as session:
         allowance = await intake.admit(session, caller)
         pool = await _pool(session, caller, organization_id)
         series_of = await series.matcher(session)
     report = Report(dry_run=dry_run, partial=partial)
-    reader = RowReader(text)
+    reader = RowReader(source.records(), mapping)
     if reader.header_problem is not None:
         report.bad(reader.header_problem)
         return report
@@ -130,18 +135,35 @@ async def import_csv(
     return report
 
 
-async def _refuse_over_cap(text: TextIO, cap: int) -> None:
+def check_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
+    """VALIDATION unless each mapped column is one of ours, given a header, once."""
+    problems = Problems()
+    headers: dict[str, str] = {}
+    for column, header in mapping.items():
+        field = ["mapping", column]
+        if column not in IMPORTABLE:
+            message = f"{column!r} is not an importable column: use {', '.join(IMPORTABLE)}"
+            problems.add(ErrorCode.VALIDATION, message, field)
+        elif not header.strip():
+            problems.add(ErrorCode.VALIDATION, f"the mapping of {column} names no column", field)
+        elif (other := headers.get(header.strip().lower())) is not None:
+            message = f"{column} and {other} are both mapped to column {header!r}"
+            problems.add(ErrorCode.VALIDATION, message, field)
+        headers.setdefault(header.strip().lower(), column)
+    problems.raise_if_any()
+    return dict(mapping)
+
+
+async def _refuse_over_cap(source: Source, mapping: Mapping[str, str], cap: int) -> None:
     """LIMIT_EXCEEDED, naming the line, if the file names more than `cap` numbers.
 
     A range counts as the numbers it would expand to, summed without expanding it:
     80 rows may name 8,000,000 numbers. Nothing is expanded, checked or written.
     """
-    start = text.tell()
-    over = await asyncio.to_thread(first_over, text, cap)
+    over = await asyncio.to_thread(first_over, source, cap, mapping)
     if over is not None:
         message = f"line {over.line}: {over.reason}"
         raise DomainError.one(ErrorCode.LIMIT_EXCEEDED, message, ["file"], over.number)
-    text.seek(start)
 
 
 async def _pool(session: AsyncSession, caller: Caller, organization_id: str | None) -> Organization:

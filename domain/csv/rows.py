@@ -7,9 +7,9 @@ answer (is a number there already?) is left to `domain.csv.imports`.
 
 import csv
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TextIO
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -17,6 +17,7 @@ from domain import phone
 from domain.csv import exports, ranges
 from domain.csv.fields import Checked, Fields, add_reasons
 from domain.csv.fields import check as check_fields
+from domain.csv.sources import Records, Source
 from domain.details import NumberDetails
 
 REQUIRED = ("number", "vendor", "country", "sku")
@@ -30,6 +31,7 @@ OPTIONAL = (
     "notes",
     "state",
 )
+IMPORTABLE = REQUIRED + OPTIONAL
 # An export's other columns are read past, so export → import round-trips.
 KNOWN = frozenset(REQUIRED + OPTIONAL + exports.COLUMNS)
 # Distinct field combinations remembered; bulk files repeat a few of them.
@@ -58,23 +60,29 @@ class Batch:
 
 
 class RowReader:
-    """The rows of a CSV text, a batch at a time. `header_problem` says if there are none."""
+    """The rows of a file's records, a batch at a time. `header_problem` says if there are
+    none. `mapping` names, for a column of ours, the file's header that holds it
+    (number -> "DID"): the file's own names, matched without regard to case."""
 
-    def __init__(self, text: TextIO) -> None:
-        self._records = csv.reader(text)
+    def __init__(self, records: Records, mapping: Mapping[str, str] | None = None) -> None:
+        self._records = records
         self._done = False
         self._checked: dict[tuple[str, ...], Checked] = {}
         self.header_problem: BadRow | None = None
-        self._columns = self._header()
+        self._columns = self._header(mapping or {})
         # The cells rows may share: all but the number and the notes (often one a row).
         shared = [at for name, at in self._columns.items() if name not in ("number", "notes")]
         self._shared = operator.itemgetter(*shared) if shared else None
 
-    def _header(self) -> dict[str, int]:
+    def _header(self, mapping: Mapping[str, str]) -> dict[str, int]:
         try:
             names = [name.strip().lower() for name in next(self._records, [])]
         except (csv.Error, UnicodeDecodeError) as exc:
             self.header_problem = BadRow(1, None, f"the file cannot be read as UTF-8 CSV: {exc}")
+            return {}
+        unmapped = _apply_mapping(names, mapping)
+        if unmapped:
+            self.header_problem = BadRow(1, None, "; ".join(unmapped))
             return {}
         missing = [name for name in REQUIRED if name not in names]
         unknown = [name for name in names if name not in KNOWN]
@@ -246,9 +254,26 @@ class RowReader:
         return found if not exact or found == raw else None
 
 
-def first_over(text: TextIO, cap: int) -> BadRow | None:
-    """The row by which a CSV text names more than `cap` numbers (see RowReader.first_over)."""
-    return RowReader(text).first_over(cap)
+def first_over(source: Source, cap: int, mapping: Mapping[str, str]) -> BadRow | None:
+    """The row by which a file names more than `cap` numbers (see RowReader.first_over)."""
+    return RowReader(source.records(), mapping).first_over(cap)
+
+
+def _apply_mapping(names: list[str], mapping: Mapping[str, str]) -> list[str]:
+    """Rename the file's mapped headers to our columns, in place; what could not be."""
+    problems = []
+    for column, header in mapping.items():
+        at = [index for index, name in enumerate(names) if name == header.strip().lower()]
+        if not at:
+            problems.append(
+                f"the mapping names column {header!r} (for {column}), "
+                "which the file's first line lacks"
+            )
+        elif len(at) > 1:
+            problems.append(f"the mapping names column {header!r}, which the file has twice")
+        else:
+            names[at[0]] = column
+    return problems
 
 
 def some(numbers: Sequence[str], what: str) -> str:

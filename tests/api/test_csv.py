@@ -40,6 +40,7 @@ from settings import Settings
 from tests.support.api import Api, gid
 from tests.support.processes import NUMBRA, environment
 from tests.support.world import allow_intake
+from tests.support.xlsx import workbook
 
 F1, F2, F3, F4, F5, F6 = (f"+656100000{i}" for i in range(1, 7))
 GB = "+442079460001"
@@ -997,6 +998,29 @@ def peak_rss_kib(args: list[str], url: str, cwd: Path) -> tuple[int, str]:
     return usage.ru_maxrss, out.read_text()
 
 
+@pytest.mark.slow
+def test_numbra_import_reads_a_sheet_with_a_mapping(cli_database: str, tmp_path: Path) -> None:
+    source = tmp_path / "stock.xlsx"
+    rows = [
+        ("DID", "Carrier", "country", "sku"),
+        *((f"+656100000{n}", "Singtel", "SG", "D") for n in (1, 2)),
+    ]
+    source.write_bytes(workbook(*rows, first="Cover"))
+    args = ["import", str(source), "--sheet", "Numbers", "--map", "number=DID"]
+    done = numbra([*args, "--map", "vendor=Carrier"], cli_database, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "added 2 numbers" in done.stdout
+
+    lacking = numbra([*args, "--map", "vendor=Supplier"], cli_database, tmp_path)
+    assert lacking.returncode == 1, lacking.stdout + lacking.stderr
+    assert "line 1: -: the mapping names column 'Supplier' (for vendor)" in lacking.stdout
+    assert "0 rows" in lacking.stdout
+
+    missing = numbra(["import", str(source), "--sheet", "Stock"], cli_database, tmp_path)
+    assert missing.returncode == 2
+    assert "no sheet 'Stock'" in missing.stderr
+
+
 # The bound is a property of reading in chunks, which both databases share; SQLite's
 # is the configuration that must hold a million numbers in one process.
 @pytest.mark.slow
@@ -1017,3 +1041,14 @@ def test_importing_100000_rows_takes_bounded_memory(cli_database: str, tmp_path:
     # Its rows as lists of cells alone take ~50 MB; a stream holds two chunks (~40 MB
     # with the numbers seen so far, the SQLite cache and the arena around them).
     assert (peak - baseline) / 1024 < 60, f"baseline {baseline} KiB, peak {peak} KiB"
+
+    # Such rows as a workbook (other numbers): streamed too (openpyxl's read-only mode),
+    # within the same bar.
+    sheet = tmp_path / "large.xlsx"
+    with large.open() as text:
+        rows = [[cell.replace("+6561", "+6562") for cell in row] for row in csv.reader(text)]
+    sheet.write_bytes(workbook(*rows))
+    del rows
+    peak, printed = peak_rss_kib(["import", str(sheet)], cli_database, tmp_path)
+    assert "added 100000 numbers" in printed
+    assert (peak - baseline) / 1024 < 60, f"baseline {baseline} KiB, xlsx peak {peak} KiB"

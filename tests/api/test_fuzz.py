@@ -512,7 +512,8 @@ async def test_a_pattern_finds_what_the_contract_says_or_is_a_validation_error(
 
 def read_all(data: bytes) -> tuple[list[Row], list[BadRow]]:
     """Every row and bad row of a file, read as POST /import/numbers reads it."""
-    reader = RowReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = RowReader(csv.reader(text))
     if reader.header_problem is not None:
         return [], [reader.header_problem]
     rows: list[Row] = []
