@@ -1,12 +1,13 @@
 """Workbooks for import tests, written as a spreadsheet program would save them."""
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import openpyxl
 
 
-def workbook(*rows: tuple[Any, ...], sheet: str = "Numbers", first: str | None = None) -> bytes:
+def workbook(*rows: Sequence[Any], sheet: str = "Numbers", first: str | None = None) -> bytes:
     """An .xlsx file holding `rows` on the sheet `sheet` (after a sheet `first`, if given)."""
     book = openpyxl.Workbook(write_only=True)
     if first is not None:
