@@ -196,7 +196,7 @@ def _check_form_fields(names: Iterable[str]) -> None:
     for name in dict.fromkeys(names):
         if name not in IMPORT_FORM_FIELDS:
             where = "a query parameter, not a form field" if name in IMPORT_PARAMS else "not taken"
-            fields = ", ".join(IMPORT_FORM_FIELDS)
+            fields = ", ".join(map(repr, IMPORT_FORM_FIELDS))
             message = f"{name!r} is {where}: the form holds only the fields {fields}"
             problems.add(ErrorCode.VALIDATION, message, [name])
     problems.raise_if_any()

@@ -50,6 +50,7 @@ COLUMNS = (
     "owner_uuid",
     "deletion_reason",
     "state_changed_at",
+    "held_for_subscription_uuid",
 )
 
 # Free text a person typed. A spreadsheet runs a cell that begins with a formula's sign
@@ -119,6 +120,7 @@ _UUIDS_AT = tuple(
         "did_reservation_uuid",
         "subscription_uuid",
         "owner_uuid",
+        "held_for_subscription_uuid",
     )
 )
 
@@ -189,6 +191,7 @@ def _query(
                     owner.uuid,
                     Number.deletion_reason,
                     Number.state_changed_at,
+                    Number.held_for_subscription_uuid,
                 )
             )
         )

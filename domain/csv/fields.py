@@ -5,13 +5,14 @@ from typing import NamedTuple
 
 from domain import phone
 from domain.csv import exports, parameters
+from domain.csv.states import Rules, Standing
 from domain.details import NumberDetails, capability_mask
 from domain.errors import DomainError, Problems
 from domain.text import refusal
 from models import Capability, Number, NumberState
 from models.base import column_length
 
-IMPORTABLE_STATES = (NumberState.AVAILABLE, NumberState.LOCKED)
+IMPORTABLE_STATES = tuple(NumberState)
 # Columns narrower than the API's rule for text.
 _COLUMN_LENGTH = {"vendor": column_length(Number.vendor), "sku": column_length(Number.sku)}
 
@@ -40,9 +41,11 @@ class Checked:
     # The country numbers are checked against, if it is one.
     country: str | None
     reasons: tuple[str, ...]
+    # The columns of the row's state, if it is not AVAILABLE.
+    standing: Standing | None = None
 
 
-def check(cell: dict[str, str]) -> Checked:
+def check(cell: dict[str, str], rules: Rules) -> Checked:
     reasons: list[str] = []
 
     def text(name: str) -> str | None:
@@ -62,6 +65,7 @@ def check(cell: dict[str, str]) -> Checked:
     golden = _flag(cell, "golden", reasons)
     ported_in = _flag(cell, "ported_in", reasons)
     state = _state(cell.get("state", ""), reasons)
+    standing = rules.check(state, cell, reasons)
     # The remaining text rules are addNumbers' own (sku and vendor: their columns').
     details = NumberDetails(
         capabilities=capabilities,
@@ -86,7 +90,7 @@ def check(cell: dict[str, str]) -> Checked:
         tag=details.tag,
         notes=details.notes,
     )
-    return Checked(fields, country, ())
+    return Checked(fields, country, (), standing)
 
 
 def add_reasons(details: NumberDetails, reasons: list[str]) -> None:
@@ -127,6 +131,6 @@ def _state(text: str, reasons: list[str]) -> NumberState:
         return NumberState.AVAILABLE
     state = NumberState.__members__.get(text.strip().upper())
     if state is None or state not in IMPORTABLE_STATES:
-        reasons.append(f"state must be AVAILABLE or LOCKED, not {text!r}")
+        reasons.append(f"state must be one of {', '.join(IMPORTABLE_STATES)}, not {text!r}")
         return NumberState.AVAILABLE
     return state

@@ -36,9 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import intake, lifecycle, organizations, search, series, transactions
 from domain.access import Caller
+from domain.csv import states
 from domain.csv.fields import Fields
 from domain.csv.rows import IMPORTABLE, BadRow, Batch, Row, RowReader, first_over, some
 from domain.csv.sources import CsvText, Source, Workbook
+from domain.csv.states import Rules
 from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberState, Organization
 from models.base import UTCDateTime
@@ -106,12 +108,12 @@ async def import_csv(
         pool = await _pool(session, caller, organization_id)
         series_of = await series.matcher(session)
     report = Report(dry_run=dry_run, partial=partial)
-    reader = RowReader(source.records(), mapping)
+    reader = RowReader(source.records(), mapping, Rules(caller.clock.now(), caller.policy))
     if reader.header_problem is not None:
         report.bad(reader.header_problem)
         return report
     writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of)
-    run = _Run(reader, report, writer, progress or (lambda _records: None))
+    run = _Run(reader, report, writer, progress or (lambda _records: None), pool.path)
     run.limit_answers(caller.viewer.org_path, allowance)
     exhausted = False
     try:
@@ -188,8 +190,14 @@ class _Exhausted(Exception):
 
 class _Run:
     def __init__(
-        self, reader: RowReader, report: Report, writer: "_Writer", progress: Progress
+        self,
+        reader: RowReader,
+        report: Report,
+        writer: "_Writer",
+        progress: Progress,
+        pool_path: str,
     ) -> None:
+        self.pool_path = pool_path
         self.reader = reader
         self.report = report
         self.writer = writer
@@ -249,17 +257,53 @@ class _Run:
             .where(among)
         )
         present = {e164: path for e164, path in held}
+        named_orgs = await self._organizations(session, rows)
         good = []
         for row in rows:
             found = [number for number in row.numbers if number in present]
             if found:
                 self.report.bad(self._held(row, found, present))
-            else:
-                good.append(row)
+            elif (resolved := self._resolve(row, named_orgs)) is not None:
+                good.append(resolved)
                 self.report.valid += len(row.numbers)
         if self.elsewhere > self.allowance:
             raise _Exhausted
         return good
+
+    async def _organizations(self, session: AsyncSession, rows: list[Row]) -> dict[str, int]:
+        """The organizations the rows name (holders, owners) that are in the pool's
+        subtree, by the reference the rows give: one query a chunk."""
+        refs = {ref for row in rows if row.standing for ref in row.standing.organizations.values()}
+        keys = {key: ref for ref in refs if (key := organizations.key_of(ref)) is not None}
+        if not keys:
+            return {}
+        found = await session.execute(
+            sa.select(Organization.uuid, Organization.id).where(
+                Organization.uuid.in_(keys), organizations.subtree_clause(self.pool_path)
+            )
+        )
+        return {keys[key]: org_id for key, org_id in found}
+
+    def _resolve(self, row: Row, named: dict[str, int]) -> Row | None:
+        """The row with its organizations as ids (the pool's by default), or None if it
+        names one that is not in the pool's subtree (reported)."""
+        if row.standing is None or row.fields.state not in _ORGANIZATION_COLUMN:
+            return row
+        column = _ORGANIZATION_COLUMN[row.fields.state]
+        ref = row.standing.organizations.get(column)
+        if ref is None:
+            org_id = self.writer.pool_id
+        elif (found := named.get(ref)) is not None:
+            org_id = found
+        else:
+            cell = states.CELL[column]
+            why = "is no organization in the pool's subtree"
+            if organizations.key_of(ref) is None:
+                why = "is neither an organization's ID nor its UUID"
+            self.report.bad(BadRow(row.line, row.numbers[0], f"{cell} {ref!r} {why}"))
+            return None
+        values = row.standing.values | {column: org_id}
+        return row._replace(standing=row.standing._replace(values=values))
 
     def _held(self, row: Row, found: list[str], pools: dict[str, str]) -> BadRow:
         """A row naming numbers already held: within the caller's subtree said in full;
@@ -305,6 +349,10 @@ class _Run:
             self.report.added = 0
 
 
+# The organization each state names: whom a reservation holds for, who owns an assignment.
+_ORGANIZATION_COLUMN = {NumberState.RESERVED: "reserved_for_id", NumberState.ASSIGNED: "owner_id"}
+
+
 class _Writer:
     """Inserts checked rows into one pool, with one ADDED event per number."""
 
@@ -321,6 +369,7 @@ class _Writer:
         if not values:
             return 0
         inserted = await self._numbers(session, values)
+        await self._standing(session, rows)
         await lifecycle.record_where(
             session,
             inserted,
@@ -331,6 +380,26 @@ class _Writer:
             from_state=sa.null(),
         )
         return len(values)
+
+    async def _standing(self, session: AsyncSession, rows: Sequence[Row]) -> None:
+        """Fill the state columns of the rows not AVAILABLE: one UPDATE, many parameter
+        sets, per kind of state (each sets the same columns)."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            if row.standing is None or not row.standing.values:
+                continue
+            values = row.standing.values
+            params = by_columns.setdefault(tuple(sorted(values)), [])
+            cells = {f"v_{name}": value for name, value in values.items()}
+            params.extend({"v_key": number, **cells} for number in row.numbers)
+        table = _NUMBERS.c
+        for names, params in by_columns.items():
+            update = (
+                sa.update(_NUMBERS)
+                .where(table.e164 == sa.bindparam("v_key"))
+                .values({name: sa.bindparam(f"v_{name}", type_=table[name].type) for name in names})
+            )
+            await session.execute(update, params)
 
     async def _numbers(
         self, session: AsyncSession, values: list[tuple[Any, ...]]

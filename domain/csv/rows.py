@@ -9,16 +9,19 @@ import csv
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import phonenumbers
 
 from domain import phone
-from domain.csv import exports, ranges
+from domain.csv import exports, ranges, states
 from domain.csv.fields import Checked, Fields, add_reasons
 from domain.csv.fields import check as check_fields
 from domain.csv.sources import Records, Source
+from domain.csv.states import Rules, Standing
 from domain.details import NumberDetails
+from domain.policy import Policy
 
 REQUIRED = ("number", "vendor", "country", "sku")
 OPTIONAL = (
@@ -31,9 +34,9 @@ OPTIONAL = (
     "notes",
     "state",
 )
-IMPORTABLE = REQUIRED + OPTIONAL
+IMPORTABLE = REQUIRED + OPTIONAL + states.COLUMNS
 # An export's other columns are read past, so export → import round-trips.
-KNOWN = frozenset(REQUIRED + OPTIONAL + exports.COLUMNS)
+KNOWN = frozenset(REQUIRED + OPTIONAL + exports.COLUMNS + states.COLUMNS)
 # Distinct field combinations remembered; bulk files repeat a few of them.
 _FIELDS_CACHE_SIZE = 10_000
 
@@ -50,6 +53,8 @@ class Row(NamedTuple):
     # One number, or the numbers of a range, in E.164.
     numbers: Sequence[str]
     fields: Fields
+    # The columns of its state, if not AVAILABLE.
+    standing: Standing | None = None
 
 
 @dataclass
@@ -64,8 +69,14 @@ class RowReader:
     none. `mapping` names, for a column of ours, the file's header that holds it
     (number -> "DID"): the file's own names, matched without regard to case."""
 
-    def __init__(self, records: Records, mapping: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        records: Records,
+        mapping: Mapping[str, str] | None = None,
+        rules: Rules | None = None,
+    ) -> None:
         self._records = records
+        self._rules = rules or Rules(datetime.now(UTC), Policy())
         self._done = False
         self._checked: dict[tuple[str, ...], Checked] = {}
         self.header_problem: BadRow | None = None
@@ -143,7 +154,7 @@ class RowReader:
             if len(self._checked) >= _FIELDS_CACHE_SIZE:
                 self._checked.clear()
             cell = {name: cells[at] for name, at in self._columns.items() if name != "notes"}
-            checked = self._checked[key] = check_fields(cell)
+            checked = self._checked[key] = check_fields(cell, self._rules)
         reasons = list(checked.reasons)
         notes = self._notes(cells, reasons)
         numbers: Sequence[str] = []
@@ -153,7 +164,7 @@ class RowReader:
             bad.append(BadRow(line, number or None, "; ".join(reasons)))
             return None
         fields = checked.fields if notes is None else checked.fields._replace(notes=notes)
-        return Row(line, numbers, fields)
+        return Row(line, numbers, fields, checked.standing)
 
     def _notes(self, cells: list[str], reasons: list[str]) -> str | None:
         """The row's notes, checked by addNumbers' rule."""

@@ -1,0 +1,236 @@
+"""An import row's state and the columns that state needs, checked as the move into it.
+
+An operator moving from another system brings numbers in every state: reserved for
+someone until a time, assigned to a subscription and an owner, locked, deleted for a
+reason. A row names its state and fills the columns of that state (the export's
+names; `domain.lifecycle.FILLED_IN` says which state each belongs to) and no others.
+Each is checked as the move into that state would check it: a reservation ends in
+the future, a free one within the free period, a charged one names its DID
+Reservation subscription, a hold names the subscription it is held for; an
+assignment names its subscription; a deletion its reason. The organizations a row
+names (the holder of a reservation, the owner of an assignment) are resolved per
+chunk by `domain.csv.imports`, which refuses any outside the pool's subtree.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
+from uuid import UUID
+
+from domain import lifecycle, times
+from domain.csv import exports
+from domain.policy import Policy
+from domain.text import refusal
+from models import DeletionReason, Number, NumberState, ReservationKind, ReservationReason
+from models.base import column_length
+
+AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED = (
+    NumberState.AVAILABLE,
+    NumberState.RESERVED,
+    NumberState.LOCKED,
+    NumberState.ASSIGNED,
+    NumberState.DELETED,
+)
+
+E = TypeVar("E", ReservationKind, ReservationReason, DeletionReason)
+
+# The file's column for each state column of a number.
+CELL = {
+    "expires_at": "expires_at",
+    "reservation_kind": "reservation_kind",
+    "reservation_reason": "reservation_reason",
+    "reserved_for_id": "reserved_for",
+    "reservation_tag": "reservation_tag",
+    "reservation_remark": "reservation_remark",
+    "reserved_at": "reservation_starts_at",
+    "did_reservation_uuid": "did_reservation_uuid",
+    "held_for_subscription_uuid": "held_for_subscription_uuid",
+    "lock_remark": "lock_remark",
+    "locked_at": "locked_at",
+    "subscription_uuid": "subscription_uuid",
+    "owner_id": "owner_uuid",
+    "deletion_reason": "deletion_reason",
+}
+COLUMNS = tuple(CELL.values())
+_TAG_LENGTH = column_length(Number.reservation_tag)
+# The reservations that hold a number for a subscription that ended, and their periods.
+_HOLDS = {
+    ReservationReason.SUBSCRIPTION_EXPIRED: "expired_hold",
+    ReservationReason.SUBSCRIPTION_TERMINATED: "terminated_hold",
+    ReservationReason.SWAPPED_OUT: "swap_hold",
+}
+
+
+class Standing(NamedTuple):
+    """A row's state columns as they are stored, but for organizations, still named."""
+
+    values: dict[str, Any]
+    # The organization references of the row, by column: reserved_for_id, owner_id.
+    organizations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the moves into each state allow, at the time of the import."""
+
+    now: datetime
+    policy: Policy
+
+    def check(
+        self, state: NumberState, cell: dict[str, str], reasons: list[str]
+    ) -> Standing | None:
+        """The row's state columns, or None with the reasons they are wrong."""
+        given = {column: text for column, name in CELL.items() if (text := cell.get(name, ""))}
+        before = len(reasons)
+        for column in given:
+            if state not in lifecycle.FILLED_IN[column]:
+                states = " or ".join(lifecycle.FILLED_IN[column])
+                reasons.append(f"{CELL[column]} is for {states} numbers, not {state}")
+        if len(reasons) > before:
+            return None
+        read = _Reader(given, reasons)
+        values: dict[str, Any] = {}
+        organizations: dict[str, str] = {}
+        if state is RESERVED:
+            self._reservation(read, values, organizations, reasons)
+        elif state is ASSIGNED:
+            values["subscription_uuid"] = read.uuid("subscription_uuid", required=True)
+            if (owner := read.text("owner_id")) is not None:
+                organizations["owner_id"] = owner
+        elif state is LOCKED:
+            values["locked_at"] = read.time("locked_at") or self.now
+            values["lock_remark"] = read.free_text("lock_remark")
+            values["expires_at"] = read.time("expires_at")
+            if values["locked_at"] > self.now:
+                reasons.append("locked_at is in the future")
+            if values["expires_at"] is not None and values["expires_at"] <= self.now:
+                reasons.append("expires_at has passed: the lock would have lapsed")
+        elif state is DELETED:
+            values["deletion_reason"] = read.member("deletion_reason", DeletionReason, True)
+        if len(reasons) > before:
+            return None
+        return Standing(values, organizations)
+
+    def _reservation(
+        self,
+        read: "_Reader",
+        values: dict[str, Any],
+        organizations: dict[str, str],
+        reasons: list[str],
+    ) -> None:
+        kind = read.member("reservation_kind", ReservationKind) or ReservationKind.FREE
+        reason = read.member("reservation_reason", ReservationReason) or ReservationReason.MANUAL
+        expires_at = read.time("expires_at", required=True)
+        reserved_at = read.time("reserved_at") or self.now
+        did = read.uuid("did_reservation_uuid")
+        held_for = read.uuid("held_for_subscription_uuid")
+        values.update(
+            reservation_kind=kind,
+            reservation_reason=reason,
+            expires_at=expires_at,
+            reserved_at=reserved_at,
+            did_reservation_uuid=did,
+            held_for_subscription_uuid=held_for,
+            reservation_tag=read.line("reservation_tag", _TAG_LENGTH),
+            reservation_remark=read.free_text("reservation_remark"),
+        )
+        if (holder := read.text("reserved_for_id")) is not None:
+            organizations["reserved_for_id"] = holder
+        if reserved_at > self.now:
+            reasons.append("reservation_starts_at is in the future")
+        if kind is ReservationKind.CHARGED and did is None and "did_reservation_uuid" in read.ok:
+            reasons.append("a CHARGED reservation needs its did_reservation_uuid")
+        if kind is ReservationKind.FREE and did is not None:
+            reasons.append("did_reservation_uuid is for CHARGED reservations")
+        hold = _HOLDS.get(reason)
+        if hold is not None and kind is ReservationKind.CHARGED:
+            reasons.append(f"a reservation for {reason} is FREE")
+        if hold is not None and held_for is None and "held_for_subscription_uuid" in read.ok:
+            reasons.append(f"a reservation for {reason} needs its held_for_subscription_uuid")
+        if hold is None and held_for is not None:
+            reasons.append("held_for_subscription_uuid is for numbers held after a subscription")
+        if expires_at is None:
+            return
+        if expires_at <= self.now:
+            reasons.append("expires_at has passed: the reservation would have lapsed")
+        period = self.policy.free_reservation if hold is None else getattr(self.policy, hold)
+        if kind is ReservationKind.FREE and expires_at > self.now + period:
+            reasons.append(
+                f"expires_at is more than {period.days} days away, the most a FREE "
+                f"reservation for {reason} may be"
+            )
+
+
+class _Reader:
+    """The given cells of a row, read as their types; each problem added to `reasons`."""
+
+    def __init__(self, given: dict[str, str], reasons: list[str]) -> None:
+        self.given = given
+        self.reasons = reasons
+        # Columns given well, or not given: a rule about a missing one is said once.
+        self.ok = set(CELL) - set(given)
+
+    def text(self, column: str) -> str | None:
+        text = exports.unguard_text(self.given.get(column, "")).strip() or None
+        if text is not None:
+            self.ok.add(column)
+        return text
+
+    def line(self, column: str, length: int) -> str | None:
+        text = self.text(column)
+        if text is None:
+            return None
+        refused = refusal(text, CELL[column])
+        if refused is not None:
+            self.reasons.append(refused)
+        if len(text) > length:
+            self.reasons.append(f"{CELL[column]} must be at most {length} characters")
+        return text
+
+    def free_text(self, column: str) -> str | None:
+        text = exports.unguard_text(self.given.get(column, "")) or None
+        if text is not None and (refused := refusal(text, CELL[column], free_text=True)):
+            self.reasons.append(refused)
+        return text
+
+    def time(self, column: str, required: bool = False) -> datetime | None:
+        text = self.given.get(column, "").strip()
+        if not text:
+            self._missing(column, required)
+            return None
+        try:
+            moment = times.parse_aware(text)
+        except ValueError as exc:
+            self.reasons.append(f"{CELL[column]}: {exc}")
+            self.ok.discard(column)
+            return None
+        return moment
+
+    def uuid(self, column: str, required: bool = False) -> UUID | None:
+        text = self.given.get(column, "").strip()
+        if not text:
+            self._missing(column, required)
+            return None
+        try:
+            return UUID(text)
+        except ValueError:
+            self.reasons.append(f"{CELL[column]} {text!r} is not a UUID")
+            self.ok.discard(column)
+            return None
+
+    def member(self, column: str, kind: type[E], required: bool = False) -> E | None:
+        text = self.given.get(column, "").strip()
+        if not text:
+            self._missing(column, required)
+            return None
+        member = kind.__members__.get(text.upper())
+        if member is None:
+            names = ", ".join(kind.__members__)
+            self.reasons.append(f"{CELL[column]} must be one of {names}, not {text!r}")
+            self.ok.discard(column)
+        return member
+
+    def _missing(self, column: str, required: bool) -> None:
+        if required:
+            self.reasons.append(f"{CELL[column]} is needed for this state")
+            self.ok.discard(column)
