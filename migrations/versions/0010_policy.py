@@ -57,9 +57,9 @@ def _deletion_reasons(reasons: Sequence[str], was: Sequence[str]) -> None:
             "numbers", _in("deletion_reason", was), _in("deletion_reason", reasons)
         )
         return
-    op.drop_constraint("ck_numbers_deletion_reason", "numbers", type_="check")
+    op.drop_constraint(op.f("ck_numbers_deletion_reason"), "numbers", type_="check")
     op.create_check_constraint(
-        "ck_numbers_deletion_reason", "numbers", _in("deletion_reason", reasons)
+        op.f("ck_numbers_deletion_reason"), "numbers", _in("deletion_reason", reasons)
     )
 
 
@@ -94,7 +94,7 @@ def upgrade() -> None:
     else:
         op.add_column("numbers", sa.Column("after_hold", sa.String(length=32), nullable=True))
         op.create_check_constraint(
-            "ck_numbers_after_hold", "numbers", _in("after_hold", AFTER_HOLD)
+            op.f("ck_numbers_after_hold"), "numbers", _in("after_hold", AFTER_HOLD)
         )
     _deletion_reasons((*DELETION_REASONS, RETIRED), was=DELETION_REASONS)
 
