@@ -58,7 +58,7 @@ async def tree(api: Api) -> Tree:
 
 
 async def set_policy(
-    api: Api, org: Organization, token: str | None = None, **values: Any
+    api: Api, org: Organization, *, token: str | None = None, **values: Any
 ) -> dict[str, Any]:
     payload: dict[str, Any] = (
         await api.gql(SET, {"input": {"organizationId": gid(org), **values}}, token=token)
@@ -66,8 +66,8 @@ async def set_policy(
     return payload
 
 
-async def ok(api: Api, org: Organization, token: str | None = None, **values: Any) -> None:
-    payload = await set_policy(api, org, token, **values)
+async def ok(api: Api, org: Organization, *, token: str | None = None, **values: Any) -> None:
+    payload = await set_policy(api, org, token=token, **values)
     assert payload["userErrors"] == [], payload["userErrors"]
 
 
@@ -135,12 +135,14 @@ async def test_null_clears_an_override_and_omitted_fields_stay(api: Api, tree: T
 )
 async def test_bounds(api: Api, tree: Tree, field: str, bad: list[int], good: list[int]) -> None:
     for days in bad:
-        payload = await set_policy(api, tree.customer, **{field: days})
+        given: dict[str, Any] = {field: days}
+        payload = await set_policy(api, tree.customer, **given)
         assert codes(payload["userErrors"]) == {("VALIDATION", ("input", field), None)}
         assert payload["organization"] is None
     assert (await policies(api))["Customer"][1] == NOTHING_SET
     for days in good:
-        await ok(api, tree.customer, **{field: days})
+        given = {field: days}
+        await ok(api, tree.customer, **given)
         assert (await policies(api))["Customer"][1][field] == days
 
 
