@@ -87,7 +87,8 @@ class NumberEvent:
     at: datetime
     action: str = strawberry.field(
         description="What happened, e.g. ADDED, RESERVED, EXTENDED, RELEASED, ASSIGNED, LOCKED, "
-        "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, EDITED, NOTIFIED."
+        "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, LOCKED_AFTER_HOLD, "
+        "RETIRED, EDITED, NOTIFIED."
     )
     from_state: NumberState | None  # type: ignore[valid-type]
     to_state: NumberState | None  # type: ignore[valid-type]

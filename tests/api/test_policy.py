@@ -9,7 +9,7 @@ import pytest
 from models import Organization, OrganizationKind, Role
 from tests.support.api import Api, gid
 from tests.support.databases import StatementCounter
-from tests.support.mutations import codes
+from tests.support.mutations import NumberMutations, codes
 
 FIELDS = (
     "freeReservationDays expiredHoldDays terminatedHoldDays cancelledHoldDays swapHoldDays "
@@ -208,3 +208,30 @@ async def test_the_nested_view_costs_the_same_statements_for_many_organizations(
         customer = await api.org(f"C{n}", OrganizationKind.CUSTOMER, partner)
         await ok(api, customer, noticeDays=2)
     assert await count() == few
+
+
+AFTER_HOLD = NumberMutations("fragment N on Number { e164 afterHold }")
+
+
+async def test_a_numbers_own_after_hold_is_set_by_add_and_edit_and_cleared_by_null(
+    api: Api,
+) -> None:
+    [added] = await AFTER_HOLD.ok(
+        api,
+        "addNumbers",
+        {
+            "numbers": ["+6561000001"],
+            "vendor": "V",
+            "country": "SG",
+            "sku": "s",
+            "afterHold": "DELETED",
+        },
+    )
+    assert added["afterHold"] == "DELETED"
+    edit = {"numbers": ["+6561000001"]}
+    [kept] = await AFTER_HOLD.ok(api, "editNumbers", {**edit, "sku": "t"})
+    assert kept["afterHold"] == "DELETED"
+    [locked] = await AFTER_HOLD.ok(api, "editNumbers", {**edit, "afterHold": "LOCKED"})
+    assert locked["afterHold"] == "LOCKED"
+    [cleared] = await AFTER_HOLD.ok(api, "editNumbers", {**edit, "afterHold": None})
+    assert cleared["afterHold"] is None
