@@ -8,7 +8,8 @@ batch, and one guarded UPDATE moves each group of numbers that end alike.
 """
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,47 +22,58 @@ from domain.policy import Policy
 from models import AfterHold, DeletionReason, Number, NumberState, ReservationReason
 
 REMARK = "after hold"
-# A lapsing hold's fate: the move, and the end of the lock it starts (None: no lock).
-Fate = tuple[Action, datetime | None]
-# A number due to lapse: id, end, reservation reason, its own after-hold, its pool's path.
-Due = sa.Row[int, datetime | None, ReservationReason | None, AfterHold | None, str]
+# A number due to lapse: id, end, reservation reason, its own after-hold, its pool and path.
+Due = sa.Row[int, datetime | None, ReservationReason | None, AfterHold | None, int, str]
 
 
-async def fates(
-    session: AsyncSession, due: Sequence[Due], now: datetime, policy: Policy
-) -> dict[int, Fate]:
+@dataclass(frozen=True)
+class Fates:
+    """What becomes of the lapsing holds that do not go to AVAILABLE."""
+
+    moves: dict[int, Action]
+    # The end of a lock after a hold, by pool: now + that pool's lock period.
+    lock_ends: dict[int, datetime]
+
+
+async def fates(session: AsyncSession, due: Sequence[Due], now: datetime, policy: Policy) -> Fates:
     """The holds among `due` that do not lapse to AVAILABLE, with what becomes of each."""
     holds = [row for row in due if row.reservation_reason is not ReservationReason.MANUAL]
     periods = await number_policy.for_paths(session, {row.path for row in holds}, policy)
-    found: dict[int, Fate] = {}
+    found = Fates({}, {})
     for row in holds:
         pool = periods[row.path]
         state = row.after_hold or pool.after_hold
         if state is AfterHold.LOCKED:
-            found[row.id] = (Action.LOCK_AFTER_HOLD, now + pool.lock)
+            found.moves[row.id] = Action.LOCK_AFTER_HOLD
+            found.lock_ends[row.organization_id] = now + pool.lock
         elif state is AfterHold.DELETED:
-            found[row.id] = (Action.RETIRE, None)
+            found.moves[row.id] = Action.RETIRE
     return found
 
 
-def _values(action: Action, lock_ends: datetime | None, now: datetime) -> dict[str, Any]:
-    if action is Action.LOCK_AFTER_HOLD:
-        return {"locked_at": now, "lock_remark": REMARK, "expires_at": lock_ends}
-    return {"deletion_reason": DeletionReason.RETIRED}
+def _values(action: Action, fates: Fates, now: datetime) -> dict[str, Any]:
+    if action is Action.RETIRE:
+        return {"deletion_reason": DeletionReason.RETIRED}
+    # One statement for every pool: the planner keeps to the ids (a statement per pool
+    # would scan the due index once each).
+    ends = sa.case(
+        *((Number.organization_id == org_id, end) for org_id, end in fates.lock_ends.items()),
+    )
+    return {"locked_at": now, "lock_remark": REMARK, "expires_at": ends}
 
 
-async def apply(session: AsyncSession, held: Mapping[int, Fate], now: datetime) -> list[int]:
+async def apply(session: AsyncSession, fates: Fates, now: datetime) -> list[int]:
     """Move each held number to its fate, guarded by its hold still being due; the ids moved."""
-    groups: dict[Fate, list[int]] = defaultdict(list)
-    for number_id, fate in held.items():
-        groups[fate].append(number_id)
+    groups: dict[Action, list[int]] = defaultdict(list)
+    for number_id, action in fates.moves.items():
+        groups[action].append(number_id)
     moved: list[int] = []
-    for (action, lock_ends), ids in groups.items():
+    for action, ids in groups.items():
         to_state = target(NumberState.RESERVED, action)
         assert to_state is not None
         values = {
             **dict.fromkeys(filled_in(NumberState.RESERVED)),
-            **_values(action, lock_ends, now),
+            **_values(action, fates, now),
             "state": to_state,
             "state_changed_at": now,
         }

@@ -76,6 +76,7 @@ async def lapse(
                 Number.expires_at,
                 Number.reservation_reason,
                 Number.after_hold,
+                Number.organization_id,
                 Organization.path,
             )
             .join(Organization, Organization.id == Number.organization_id)
@@ -87,10 +88,10 @@ async def lapse(
     if not due:
         return []
     ends = {row.id: row.expires_at for row in due}
-    held = (
-        await after_hold.fates(session, due, now, policy) if state is NumberState.RESERVED else {}
-    )
-    to_available = [number_id for number_id in ends if number_id not in held]
+    held = after_hold.Fates({}, {})
+    if state is NumberState.RESERVED:
+        held = await after_hold.fates(session, due, now, policy)
+    to_available = [number_id for number_id in ends if number_id not in held.moves]
     lapsed = list(
         (
             await session.scalars(
