@@ -9,7 +9,7 @@ from typing import Any
 
 from domain import text
 from domain.errors import ErrorCode, Problems
-from models import Capability, Number
+from models import AfterHold, Capability, Number
 from models.base import column_length
 
 # Text bounds are the columns' sizes, read from the model (PostgreSQL refuses more).
@@ -62,6 +62,10 @@ class NumberDetails:
     visible_to_domain: str | None = None
     tag: str | None = None
     notes: str | None = None
+    # What becomes of the number when a hold ends; None: its pool's policy decides. Set
+    # (to a state, or back to None) only when `after_hold_given`.
+    after_hold: AfterHold | None = None
+    after_hold_given: bool = False
 
     def check(self, problems: Problems, *, creating: bool = False) -> None:
         check_text(problems, self.sku, "sku", required=creating, limit=MAX_SKU)
@@ -98,4 +102,6 @@ class NumberDetails:
         for column in ("routing", "visible_to_domain", "tag", "notes"):
             if values.get(column) == "":
                 values[column] = None
+        if self.after_hold_given:
+            values["after_hold"] = self.after_hold
         return values

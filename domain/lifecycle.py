@@ -48,6 +48,9 @@ class Action(enum.StrEnum):
     SWAP_OUT = "SWAPPED_OUT"
     SWAP_IN = "SWAPPED_IN"
     LAPSE = "EXPIRED"
+    # A subscription, cancellation or swap hold lapsed into the after-hold state.
+    LOCK_AFTER_HOLD = "LOCKED_AFTER_HOLD"
+    RETIRE = "RETIRED"
     ALLOCATE = "ALLOCATED"
     WITHDRAW = "WITHDRAWN"
 
@@ -69,6 +72,8 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.SWAP_OUT: {ASSIGNED: RESERVED},
     Action.SWAP_IN: {AVAILABLE: ASSIGNED, RESERVED: ASSIGNED},
     Action.LAPSE: {RESERVED: AVAILABLE, LOCKED: AVAILABLE},
+    Action.LOCK_AFTER_HOLD: {RESERVED: LOCKED},
+    Action.RETIRE: {RESERVED: DELETED},
     Action.ALLOCATE: {AVAILABLE: AVAILABLE, RESERVED: RESERVED},
     Action.WITHDRAW: {AVAILABLE: AVAILABLE},
 }

@@ -2,7 +2,8 @@
 
 A notice is a row keyed by (number, kind, expiry). The sweep derives them from the
 numbers table when they fall due, so nothing else has to remember to schedule them:
-a reservation or lock that ends within the notice period gets its notice (at once if
+a reservation or lock that ends within its pool's notice lead (the policy's
+notice days, domain/number_policy.py) gets its notice (at once if
 it was made with less time left), and a second sweep finds the key taken. Extending,
 releasing, assigning, unlocking or deleting changes the number's state or end, so a
 pending notice about the old end no longer matches the number: it is cancelled, not
@@ -12,7 +13,7 @@ Sending a notice handed out here is `domain.notice_delivery`'s job.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import lifecycle
-from models import Notice, NoticeKind, NoticeStatus, Number, NumberState
+from domain import lifecycle, number_policy
+from domain.policy import Policy
+from models import Notice, NoticeKind, NoticeStatus, Number, NumberPolicy, NumberState, Organization
 from settings import Settings
 
 SYSTEM = "system"
@@ -84,26 +86,41 @@ def _row(
     }
 
 
-async def schedule(session: AsyncSession, now: datetime, before: timedelta) -> int:
-    """Add the warnings now due: reservations and locks ending within `before`."""
-    if before <= timedelta(0):
+async def schedule(
+    session: AsyncSession, now: datetime, before: timedelta, policy: Policy | None = None
+) -> int:
+    """Add the warnings now due: reservations and locks ending within their pool's notice
+    lead (`before` where no organization's policy sets one)."""
+    defaults = replace(policy or Policy(), notice=before)
+    set_leads = await session.scalar(sa.select(sa.func.max(NumberPolicy.notice_days)))
+    longest = max(before, timedelta(days=set_leads or 0))
+    if longest <= timedelta(0):
         return 0
-    rows = []
+    candidates = []
     for kind, state in AHEAD.items():
         noticed = sa.exists().where(
             Notice.number_id == Number.id,
             Notice.kind == kind,
             Notice.expires_at == Number.expires_at,
         )
-        query = sa.select(Number.id, Number.expires_at).where(
-            Number.state == state,
-            Number.expires_at > now,
-            Number.expires_at <= now + before,
-            ~noticed,
+        query = (
+            sa.select(Number.id, Number.expires_at, Organization.path)
+            .join(Organization, Organization.id == Number.organization_id)
+            .where(
+                Number.state == state,
+                Number.expires_at > now,
+                Number.expires_at <= now + longest,
+                ~noticed,
+            )
         )
-        for number_id, expires_at in await session.execute(query):
-            assert expires_at is not None  # the range above excludes null ends
-            rows.append(_row(number_id, kind, expires_at, expires_at - before, now))
+        candidates += [(kind, *row) for row in await session.execute(query)]
+    leads = await number_policy.for_paths(session, {c[3] for c in candidates}, defaults)
+    rows = []
+    for kind, number_id, expires_at, path in candidates:
+        assert expires_at is not None  # the range above excludes null ends
+        lead = leads[path].notice
+        if lead > timedelta(0) and expires_at <= now + lead:
+            rows.append(_row(number_id, kind, expires_at, expires_at - lead, now))
     await _insert_new(session, rows)
     return len(rows)
 

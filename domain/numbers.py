@@ -13,7 +13,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import intake, organizations, phone, series
+from domain import intake, number_policy, organizations, phone, series
 from domain.access import Caller, Viewer
 from domain.details import (
     MAX_RESERVATION_TAG,
@@ -51,21 +51,30 @@ async def reserve(
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
     now = caller.clock.now()
-    latest = now + caller.policy.free_reservation
-    ends = expires_at or latest
-    if not now < ends <= latest:
-        problems.add(
-            ErrorCode.VALIDATION,
-            f"expiresAt must be after now and at most {caller.policy.free_reservation.days} days "
-            f"ahead ({latest.isoformat()})",
-            ["input", "expiresAt"],
-        )
+    if expires_at is not None and expires_at <= now:
+        problems.add(ErrorCode.VALIDATION, "expiresAt must be after now", ["input", "expiresAt"])
     check_text(problems, tag, "tag", limit=MAX_RESERVATION_TAG)
     holder = await organizations.named(
         session, caller.viewer, reserved_for_id, ["input", "reservedForId"], problems
     )
     items = await load_items(session, caller, numbers, problems)
     pools = {item.row.id: item.pool_path for item in items}
+    # Each number's free period is its pool's: the end is at most that far ahead.
+    periods = await number_policy.for_paths(session, pools.values(), caller.policy)
+    ends = {
+        row_id: expires_at or now + periods[path].free_reservation for row_id, path in pools.items()
+    }
+    if expires_at is not None and expires_at > now:
+        for item in items:
+            free = periods[item.pool_path].free_reservation
+            if expires_at > now + free:
+                problems.add(
+                    ErrorCode.VALIDATION,
+                    f"expiresAt must be at most {free.days} days ahead for {item.row.e164} "
+                    f"({(now + free).isoformat()}), its pool's free reservation period",
+                    ["input", "expiresAt"],
+                    item.row.e164,
+                )
 
     def guard(row: Number) -> str | None:
         if holder is not None and not organizations.in_subtree(holder.path, pools[row.id]):
@@ -80,14 +89,14 @@ async def reserve(
         Action.RESERVE,
         guard=guard,
         remark=remark,
-        values=lambda _row: {
+        values=lambda row: {
             "reservation_kind": ReservationKind.FREE,
             "reservation_reason": ReservationReason.MANUAL,
             "reserved_for_id": holder.id if holder else None,
             "reservation_tag": tag,
             "reservation_remark": remark,
             "reserved_at": now,
-            "expires_at": ends,
+            "expires_at": ends[row.id],
         },
     )
 
@@ -189,12 +198,14 @@ async def lock(
     caller.viewer.require(Role.ADMIN)
     problems = Problems()
     now = caller.clock.now()
-    ends = expires_at or now + caller.policy.lock
-    if ends <= now:
+    if expires_at is not None and expires_at <= now:
         problems.add(
             ErrorCode.VALIDATION, "expiresAt must be in the future", ["input", "expiresAt"]
         )
     items = await load_items(session, caller, numbers, problems)
+    # Without an end given, each number is locked for its pool's lock period.
+    periods = await number_policy.for_paths(session, {i.pool_path for i in items}, caller.policy)
+    ends = {i.row.id: expires_at or now + periods[i.pool_path].lock for i in items}
     return await move(
         session,
         caller,
@@ -202,7 +213,7 @@ async def lock(
         items,
         Action.LOCK,
         remark=remark,
-        values=lambda _row: {"locked_at": now, "lock_remark": remark, "expires_at": ends},
+        values=lambda row: {"locked_at": now, "lock_remark": remark, "expires_at": ends[row.id]},
     )
 
 

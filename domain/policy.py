@@ -1,8 +1,11 @@
-"""The operators' rules in numbers: periods and batch limits, taken from settings once."""
+"""The operators' rules in numbers: periods and batch limits, taken from settings once.
+
+The periods here are the defaults; an organization may set its own (domain/number_policy.py)."""
 
 from dataclasses import dataclass
 from datetime import timedelta
 
+from models import AfterHold
 from settings import Settings
 
 
@@ -13,6 +16,9 @@ class Policy:
     terminated_hold: timedelta = timedelta(days=28)
     swap_hold: timedelta = timedelta(days=1)
     lock: timedelta = timedelta(days=90)
+    cancelled_hold: timedelta = timedelta(days=28)
+    notice: timedelta = timedelta(days=7)
+    after_hold: AfterHold = AfterHold.AVAILABLE
     max_batch: int = 1_000
     max_add: int = 50
     # Answers about numbers held elsewhere a token may get a day (NUMBRA_INTAKE_REFUSALS_PER_DAY).
@@ -29,6 +35,9 @@ class Policy:
             terminated_hold=timedelta(days=settings.terminated_hold_days),
             swap_hold=timedelta(days=settings.swap_hold_days),
             lock=timedelta(days=settings.lock_days),
+            cancelled_hold=timedelta(days=settings.cancelled_hold_days),
+            notice=timedelta(days=settings.notice_days_before),
+            after_hold=AfterHold(settings.after_hold),
             max_batch=settings.max_batch_size,
             max_tree_depth=settings.max_tree_depth,
             intake_refusals_per_day=settings.intake_refusals_per_day,

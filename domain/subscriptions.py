@@ -1,16 +1,18 @@
 """Subscription events from the billing side: expiry, termination, reactivation, swap."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import organizations, text
+from domain import number_policy, organizations, text
 from domain.access import Caller
 from domain.errors import ErrorCode, Problems
 from domain.items import load_items, reload
 from domain.lifecycle import Action, Item, apply, plan
+from domain.number_policy import Periods
 from domain.organizations import subtree_clause
 from models import Number, NumberState, Organization, ReservationKind, ReservationReason, Role
 
@@ -43,9 +45,10 @@ async def _hold(
     remark: str | None,
     action: Action,
     reason: ReservationReason,
-    period: timedelta,
+    period: Callable[[Periods], timedelta],
 ) -> list[Number]:
-    """The subscription's numbers leave it and stay reserved for its owner for `period`."""
+    """The subscription's numbers leave it and stay reserved for its owner for the `period`
+    of the policy of the pool each is in."""
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
     text.check(problems, remark, "remark", free_text=True)
@@ -62,6 +65,8 @@ async def _hold(
             ["input", "subscriptionUuid"],
         )
     now = caller.clock.now()
+    periods = await number_policy.for_paths(session, {i.pool_path for i in items}, caller.policy)
+    ends = {i.row.id: now + period(periods[i.pool_path]) for i in items}
     moves = plan(
         items,
         action,
@@ -72,7 +77,7 @@ async def _hold(
             "reserved_for_id": row.owner_id,
             "reservation_remark": remark,
             "reserved_at": now,
-            "expires_at": now + period,
+            "expires_at": ends[row.id],
             "held_for_subscription_uuid": subscription_uuid,
         },
     )
@@ -91,7 +96,7 @@ async def expired(
         remark,
         Action.SUBSCRIPTION_EXPIRED,
         ReservationReason.SUBSCRIPTION_EXPIRED,
-        caller.policy.expired_hold,
+        lambda periods: periods.expired_hold,
     )
 
 
@@ -105,7 +110,7 @@ async def terminated(
         remark,
         Action.SUBSCRIPTION_TERMINATED,
         ReservationReason.SUBSCRIPTION_TERMINATED,
-        caller.policy.terminated_hold,
+        lambda periods: periods.terminated_hold,
     )
 
 
@@ -155,7 +160,8 @@ async def swap(
     new_number: str,
     remark: str | None,
 ) -> list[Number]:
-    """The old number leaves the subscription (held a day for the owner); the new one joins."""
+    """The old number leaves the subscription (held for the owner for its pool's swap hold);
+    the new one joins."""
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
     text.check(problems, remark, "remark", free_text=True)
@@ -181,6 +187,8 @@ async def swap(
     elif old is not None and old.row.owner_id is not None:
         found = await organizations.by_ids(session, [old.row.owner_id])
         owner = found[old.row.owner_id]
+    old_pools = {item.row.id: item.pool_path for item in old_items}
+    periods = await number_policy.for_paths(session, old_pools.values(), caller.policy)
     holder_ids = [new.row.reserved_for_id] if new and new.row.reserved_for_id else []
     holders = await organizations.by_ids(session, holder_ids)
     out_moves = plan(
@@ -193,7 +201,7 @@ async def swap(
             "reserved_for_id": row.owner_id,
             "reservation_remark": remark,
             "reserved_at": now,
-            "expires_at": now + caller.policy.swap_hold,
+            "expires_at": now + periods[old_pools[row.id]].swap_hold,
         },
     )
     in_moves = plan(

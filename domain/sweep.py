@@ -20,16 +20,18 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import notices
+from domain import after_hold, notices
 from domain.clock import Clock
 from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
 from domain.notice_delivery import Outcome, deliver
 from domain.notices import NoticeRules
-from models import Number, NumberState
+from domain.policy import Policy
+from models import Number, NumberState, Organization
 from models.database import Database
 
 BATCH = 5_000
+DEFAULTS = Policy()
 REMARKS = {
     NumberState.RESERVED: "the reservation ended",
     NumberState.LOCKED: "the lock ended",
@@ -56,26 +58,45 @@ class SweepReport:
         )
 
 
-async def lapse(session: AsyncSession, state: NumberState, now: datetime, limit: int) -> list[int]:
-    """Lapse up to `limit` due numbers in `state`; return the ids lapsed."""
+async def lapse(
+    session: AsyncSession,
+    state: NumberState,
+    now: datetime,
+    limit: int,
+    policy: Policy = DEFAULTS,
+) -> list[int]:
+    """Lapse up to `limit` due numbers in `state`; return the ids lapsed (whatever became
+    of them: a hold ends in its after-hold state, by `policy` where no organization sets it)."""
     to_state = target(state, Action.LAPSE)
     assert to_state is not None
     due = (
         await session.execute(
-            sa.select(Number.id, Number.expires_at)
+            sa.select(
+                Number.id,
+                Number.expires_at,
+                Number.reservation_reason,
+                Number.after_hold,
+                Number.organization_id,
+                Organization.path,
+            )
+            .join(Organization, Organization.id == Number.organization_id)
             .where(Number.state == state, Number.expires_at <= now)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=Number)
         )
     ).all()
     if not due:
         return []
-    ends = {number_id: expires_at for number_id, expires_at in due}
+    ends = {row.id: row.expires_at for row in due}
+    held = after_hold.Fates({}, {})
+    if state is NumberState.RESERVED:
+        held = await after_hold.fates(session, due, now, policy)
+    to_available = [number_id for number_id in ends if number_id not in held.moves]
     lapsed = list(
         (
             await session.scalars(
                 sa.update(Number)
-                .where(Number.id.in_(ends), Number.state == state, Number.expires_at <= now)
+                .where(Number.id.in_(to_available), Number.state == state, Number.expires_at <= now)
                 .values(
                     {**dict.fromkeys(CLEARED[state]), "state": to_state, "state_changed_at": now}
                 )
@@ -97,26 +118,29 @@ async def lapse(session: AsyncSession, state: NumberState, now: datetime, limit:
         await notices.lock_lapsed(
             session, [(i, end) for i in lapsed if (end := ends[i]) is not None], now
         )
-    return lapsed
+    return lapsed + await after_hold.apply(session, held, now)
 
 
-async def _lapse_all(db: Database, state: NumberState, now: datetime) -> int:
+async def _lapse_all(db: Database, state: NumberState, now: datetime, policy: Policy) -> int:
     total = 0
     while True:
         async with db.write() as session:
-            lapsed = await lapse(session, state, now, BATCH)
+            lapsed = await lapse(session, state, now, BATCH, policy)
         total += len(lapsed)
         # A short batch: nothing more is due, or another sweep holds the rest.
         if len(lapsed) < BATCH:
             return total
 
 
-async def sweep(db: Database, clock: Clock, rules: NoticeRules) -> SweepReport:
+async def sweep(
+    db: Database, clock: Clock, rules: NoticeRules, policy: Policy = DEFAULTS
+) -> SweepReport:
+    """One sweep; `policy` (the settings') gives what no organization's policy sets."""
     now = clock.now()
-    reservations = await _lapse_all(db, NumberState.RESERVED, now)
-    locks = await _lapse_all(db, NumberState.LOCKED, now)
+    reservations = await _lapse_all(db, NumberState.RESERVED, now, policy)
+    locks = await _lapse_all(db, NumberState.LOCKED, now, policy)
     async with db.write() as session:
-        scheduled = await notices.schedule(session, now, rules.before)
+        scheduled = await notices.schedule(session, now, rules.before, policy)
         cancelled = await notices.cancel_stale(session)
     async with db.read() as session:
         due = await notices.claimable(session, now)
@@ -124,10 +148,10 @@ async def sweep(db: Database, clock: Clock, rules: NoticeRules) -> SweepReport:
 
 
 async def sweep_and_deliver(
-    db: Database, clock: Clock, mailer: Mailer, rules: NoticeRules
+    db: Database, clock: Clock, mailer: Mailer, rules: NoticeRules, policy: Policy = DEFAULTS
 ) -> tuple[SweepReport, Counter[Outcome]]:
     """One sweep, then each due notice delivered here and now (`numbra sweep`)."""
-    report = await sweep(db, clock, rules)
+    report = await sweep(db, clock, rules, policy)
     outcomes: Counter[Outcome] = Counter()
     for notice_id in report.notices_due:
         outcomes[await deliver(db, notice_id, clock=clock, mailer=mailer, rules=rules)] += 1

@@ -37,3 +37,7 @@ __all__ = [
     "Series",
     "Token",
 ]
+from models.numbers import AfterHold
+from models.policy import NumberPolicy
+
+__all__ += ["AfterHold", "NumberPolicy"]

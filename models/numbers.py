@@ -53,6 +53,15 @@ class DeletionReason(enum.StrEnum):
     PORTED_OUT = "PORTED_OUT"
     RETURNED_TO_VENDOR = "RETURNED_TO_VENDOR"
     FAULTY = "FAULTY"
+    RETIRED = "RETIRED"
+
+
+class AfterHold(enum.StrEnum):
+    """What becomes of a number when a subscription, cancellation or swap hold ends."""
+
+    AVAILABLE = "AVAILABLE"
+    LOCKED = "LOCKED"
+    DELETED = "DELETED"
 
 
 class Capability(enum.IntFlag):
@@ -113,6 +122,8 @@ class Number(Base):
     deletion_reason: Mapped[DeletionReason | None] = mapped_column(
         str_enum(DeletionReason, "deletion_reason")
     )
+    # Overrides the pool's policy when a hold ends; null: the policy's.
+    after_hold: Mapped[AfterHold | None] = mapped_column(str_enum(AfterHold, "after_hold"))
 
     __table_args__ = (
         sa.Index("ix_numbers_state_expires_at", "state", "expires_at"),

@@ -72,6 +72,8 @@ class NumberMutations:
             visible_to_domain=input.visible_to_domain,
             tag=input.tag,
             notes=input.notes,
+            after_hold=input.after_hold,
+            after_hold_given=input.after_hold is not None,
         )
         return await run(
             info,
@@ -188,6 +190,8 @@ class NumberMutations:
             visible_to_domain=input.visible_to_domain,
             tag=input.tag,
             notes=input.notes,
+            after_hold=input.after_hold or None,
+            after_hold_given=input.after_hold is not strawberry.UNSET,
         )
         return await run(
             info,

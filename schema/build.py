@@ -12,6 +12,7 @@ from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
+from resolvers.policy import PolicyMutations
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from schema.common import DATETIME
@@ -28,7 +29,12 @@ class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, Se
 
 @strawberry.type
 class Mutation(
-    OrganizationMutations, SeriesMutations, NumberMutations, AllocationMutations, AccessMutations
+    OrganizationMutations,
+    SeriesMutations,
+    NumberMutations,
+    AllocationMutations,
+    AccessMutations,
+    PolicyMutations,
 ):
     pass
 

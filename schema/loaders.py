@@ -7,10 +7,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain import history, inventory, organizations, search
+from domain import history, inventory, number_policy, organizations, search
 from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
+from domain.number_policy import Overrides
 from domain.pagination import Page, PageRequest
 from models import NumberEvent, NumberState, Organization, Series
 from models.database import Database
@@ -37,6 +38,7 @@ class Loaders:
         )
         self.pool_page = DataLoader[PoolKey, Page[NumberRecord]](self._load_pool_pages)
         self.pool_count = DataLoader[PoolKey, int](self._load_pool_counts)
+        self.policy_overrides = DataLoader[int, Overrides](self._load_policy_overrides)
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
         async with self._db.read_statements() as session:
@@ -53,6 +55,11 @@ class Loaders:
             rows = await session.scalars(sa.select(Series).where(Series.id.in_(keys)))
             found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]
+
+    async def _load_policy_overrides(self, keys: Sequence[int]) -> list[Overrides]:
+        async with self._db.read_statements() as session:
+            found = await number_policy.overrides(session, keys)
+        return [found.get(key, Overrides()) for key in keys]
 
     def _pools(self) -> str | None:
         """The subtree whose events the viewer reads: every event for the provider's tokens."""

@@ -20,6 +20,7 @@ from models.numbers import NumberRecord
 from schema.common import BY_ID_OR_UUID, OWNER_UUID, Node, PageInfo, UserError
 from schema.context import Info
 from schema.organizations import OrganizationType
+from schema.policy import AfterHoldState
 from schema.series import SeriesType
 
 TYPE_NAME = "Number"
@@ -86,7 +87,8 @@ class NumberEvent:
     at: datetime
     action: str = strawberry.field(
         description="What happened, e.g. ADDED, RESERVED, EXTENDED, RELEASED, ASSIGNED, LOCKED, "
-        "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, EDITED, NOTIFIED."
+        "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, LOCKED_AFTER_HOLD, "
+        "RETIRED, EDITED, NOTIFIED."
     )
     from_state: NumberState | None  # type: ignore[valid-type]
     to_state: NumberState | None  # type: ignore[valid-type]
@@ -139,6 +141,9 @@ class NumberType(Node):
     notes: str | None
     subscription_uuid: UUID | None
     deletion_reason: DeletionReason | None  # type: ignore[valid-type]
+    after_hold: AfterHoldState | None = strawberry.field(  # type: ignore[valid-type]
+        description="Overrides the policy's afterHold for this number; null = the policy's."
+    )
     state_changed_at: datetime
     reservation: Reservation | None
     lock: Lock | None
@@ -180,6 +185,7 @@ class NumberType(Node):
             notes=row.notes,
             subscription_uuid=row.subscription_uuid,
             deletion_reason=row.deletion_reason,
+            after_hold=row.after_hold,
             state_changed_at=row.state_changed_at,
             reservation=reservation,
             lock=lock,
@@ -258,6 +264,7 @@ class AddNumbersInput:
     visible_to_domain: str | None = None
     tag: str | None = None
     notes: str | None = None
+    after_hold: AfterHoldState | None = None  # type: ignore[valid-type]
 
 
 @strawberry.input
@@ -342,6 +349,9 @@ class EditNumbersInput:
     visible_to_domain: str | None = None
     tag: str | None = None
     notes: str | None = None
+    after_hold: AfterHoldState | None = strawberry.field(  # type: ignore[valid-type]
+        default=strawberry.UNSET, description="Given as null, the policy's decides again."
+    )
 
 
 @strawberry.input

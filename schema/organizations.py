@@ -6,7 +6,8 @@ from uuid import UUID
 
 import strawberry
 
-from domain import ids
+from domain import ids, number_policy
+from domain.number_policy import Periods
 from domain.organizations import TYPE_NAME, may_add_numbers
 from domain.pagination import Page, encode_cursor, page_request
 from models import Organization as OrganizationRow
@@ -20,6 +21,7 @@ from schema.common import (
     edges_and_page_info,
 )
 from schema.context import Info
+from schema.policy import NumberPolicy, NumberPolicyOverrides
 
 if TYPE_CHECKING:
     from schema.allocation import Allocation
@@ -76,6 +78,22 @@ class OrganizationType(Node):
         visible = self.row.ancestor_ids[ctx.viewer.depth :]
         rows = await ctx.loaders.organization.load_many(visible)
         return [OrganizationType.from_row(row) for row in rows if row is not None]
+
+    @strawberry.field
+    async def policy(self, info: Info) -> NumberPolicy:
+        ctx = info.context
+        lineage = number_policy.lineage(self.row.path)
+        own = await ctx.loaders.policy_overrides.load_many(lineage)
+        chain = dict(zip(lineage, own, strict=True))
+        return NumberPolicy.of(
+            number_policy.resolve(self.row.path, chain, Periods.defaults(ctx.policy))
+        )
+
+    @strawberry.field
+    async def policy_overrides(self, info: Info) -> NumberPolicyOverrides:
+        return NumberPolicyOverrides.of(
+            await info.context.loaders.policy_overrides.load(self.row.id)
+        )
 
     # The number views below return types whose modules import this one: they are
     # named lazily, and imported where they are built.

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     swap_hold_days: int = Field(1, ge=1)
     lock_days: int = Field(90, ge=1)
     notice_days_before: int = Field(7, ge=0)
+    # The hold of a number whose service was cancelled, and what becomes of a number when a
+    # subscription, cancellation or swap hold ends. Each organization may set its own.
+    cancelled_hold_days: int = Field(28, ge=1)
+    after_hold: Literal["AVAILABLE", "LOCKED", "DELETED"] = "AVAILABLE"
 
     sweep_interval_seconds: float = Field(60, gt=0)
 

@@ -99,6 +99,9 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         NumberState.RESERVED: NumberState.AVAILABLE,
         NumberState.LOCKED: NumberState.AVAILABLE,
     }
+    # A subscription, cancellation or swap hold lapses into its after-hold state (the sweep).
+    assert TRANSITIONS[Action.LOCK_AFTER_HOLD] == {NumberState.RESERVED: NumberState.LOCKED}
+    assert TRANSITIONS[Action.RETIRE] == {NumberState.RESERVED: NumberState.DELETED}
 
 
 async def test_a_reactivation_after_the_hold_lapsed_is_refused(

@@ -410,6 +410,21 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("OrganizationKind", "kind"): _constant("DEPARTMENT"),
     ("Role", "role"): _constant("ADMIN"),
     ("DeletionReason", "reason"): _constant("FAULTY"),
+    # A policy set rather than named: any value in bounds (a free period of 1 day is under
+    # every parent's ceiling).
+    ("SetNumberPolicyInput", "freeReservationDays"): _constant(1),
+    **{
+        ("SetNumberPolicyInput", name): _constant(days)
+        for name, days in {
+            "expiredHoldDays": 30,
+            "terminatedHoldDays": 20,
+            "cancelledHoldDays": 10,
+            "swapHoldDays": 2,
+            "lockDays": 60,
+            "noticeDays": 5,
+        }.items()
+    },
+    ("AfterHoldState", "afterHold"): _constant("LOCKED"),
     # Optional ends keep their defaults (a reservation's, a lock's own period).
     ("ExtendReservationInput", "expiresAt"): Neutral(lambda t, _viewer: t.later.isoformat()),
     ("Boolean", "includeDescendants"): _constant(True),
