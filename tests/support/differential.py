@@ -112,7 +112,7 @@ def install() -> None:
     """Compare from now on, in this process (idempotent)."""
     current = NumbraSchema.execute
     if getattr(current, "__wrapped__", None) is None:
-        NumbraSchema.execute = compared_execute(current)  # type: ignore[method-assign]
+        NumbraSchema.execute = compared_execute(current)  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:
