@@ -356,21 +356,16 @@ async def test_the_harness_sees_a_difference(
     assert '!"' not in found[0].plain
 
 
-# The suite's own tests whose queries the slow test compares: search, numbers,
-# organizations, access, history, isolation, abuse, errors, persisted queries.
+# The suite's own tests whose queries the slow test compares: search, numbers (history
+# included), organizations, access, errors, tenant isolation, abuse.
 SUITE = [
     "tests/api/test_search.py",
     "tests/api/test_numbers_api.py",
     "tests/api/test_organizations.py",
     "tests/api/test_access.py",
-    "tests/api/test_allocation.py",
     "tests/api/test_errors.py",
     "tests/api/test_isolation.py",
     "tests/api/test_abuse.py",
-    "tests/api/test_persisted_queries.py",
-    "tests/api/test_round_trips.py",
-    "tests/api/test_organization_ids.py",
-    "tests/api/test_operations.py",
 ]
 
 
