@@ -374,7 +374,9 @@ def test_the_suites_queries_answer_as_graphql_core(tmp_path: Path) -> None:
     """Every query those tests send (both databases) runs both ways, compared byte for
     byte; a difference fails the test that sent it, and so this run."""
     report = tmp_path / "compared"
-    env = os.environ | {
+    # A pytest of its own: none of this one's PYTEST_* variables.
+    outer = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env = outer | {
         differential.ENV: "1",
         differential.REPORT_ENV: str(report),
         "PYTHONPATH": str(ROOT),
@@ -396,6 +398,7 @@ def test_the_suites_queries_answer_as_graphql_core(tmp_path: Path) -> None:
         ],
         cwd=ROOT,
         env=env,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=1800,
