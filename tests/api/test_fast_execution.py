@@ -8,17 +8,13 @@ second) and the canonical JSON must be equal byte for byte.
 
 Then through the API: a page with every kind of field, errors masked by the error
 policy, limits still refused; the differential harness itself (it must see a
-difference); and, slow, a broad set of the suite's own tests run with
-NUMBRA_DIFFERENTIAL=1, every query they send compared (tests/support/differential.py).
+difference). The suite as a whole is compared by running it with NUMBRA_DIFFERENTIAL=1
+(tests/support/differential.py).
 """
 
 import enum
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +28,6 @@ from schema.fast_execution import PLAIN, FastExecutor
 from settings import Settings
 from tests.support import differential
 from tests.support.api import Api, gid
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 # ---- a schema where any value can be wrong ----
 
@@ -354,56 +348,3 @@ async def test_the_harness_sees_a_difference(
     assert len(found) == 1
     assert '!"' in found[0].fast
     assert '!"' not in found[0].plain
-
-
-# The suite's own tests whose queries the slow test compares: search, numbers (history
-# included), organizations, access, errors, tenant isolation, abuse.
-SUITE = [
-    "tests/api/test_search.py",
-    "tests/api/test_numbers_api.py",
-    "tests/api/test_organizations.py",
-    "tests/api/test_access.py",
-    "tests/api/test_errors.py",
-    "tests/api/test_isolation.py",
-    "tests/api/test_abuse.py",
-]
-
-
-@pytest.mark.slow
-def test_the_suites_queries_answer_as_graphql_core(tmp_path: Path) -> None:
-    """Every query those tests send (both databases) runs both ways, compared byte for
-    byte; a difference fails the test that sent it, and so this run."""
-    report = tmp_path / "compared"
-    # A pytest of its own: none of this one's PYTEST_* variables.
-    outer = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env = outer | {
-        differential.ENV: "1",
-        differential.REPORT_ENV: str(report),
-        "PYTHONPATH": str(ROOT),
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-x",
-            "-n",
-            "2",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "not fuzz",
-            *SUITE,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    compared = sum(int(line) for line in report.read_text().split())
-    assert compared > 500, compared
