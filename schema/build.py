@@ -18,6 +18,7 @@ from resolvers.series import SeriesMutations, SeriesQueries
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
+from schema.fast_execution import FastExecutor
 from schema.nul_refusal import NUL_REFUSAL
 from settings import Settings
 
@@ -58,4 +59,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             *NUL_REFUSAL,
             ErrorPolicy,
         ],
+        execution_context_class=FastExecutor if settings.fast_execution else None,
     )

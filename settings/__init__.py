@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # ADMIN token of the provider, sending the document with its hash).
     persisted_only: bool = False
     max_persisted_queries: int = Field(10_000, ge=1)
+    # The fast execution path (schema/fast_execution.py): plain fields resolved and
+    # completed without graphql-core's per-value overhead; false runs graphql-core's own.
+    fast_execution: bool = True
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)

@@ -17,8 +17,27 @@ from migrations import upgrade
 from models import Organization, Role
 from models.database import Database
 from settings import Settings
+from tests.support import differential
 from tests.support.api import Api
 from tests.support.databases import BACKENDS, StatementCounter, empty_postgresql, pg_database
+
+if differential.enabled():
+    # Every query the suite sends also runs the plain graphql-core way, compared.
+    differential.install()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if differential.enabled():
+        differential.report()
+
+
+@pytest.fixture(autouse=True)
+def _fast_path_equals_graphql_core() -> Iterator[None]:
+    """With NUMBRA_DIFFERENTIAL=1: a test fails if any query it sent was answered
+    differently by the fast path and by graphql-core (tests/support/differential.py)."""
+    yield
+    found = differential.take_mismatches()
+    assert not found, "\n\n".join(str(mismatch) for mismatch in found)
 
 
 @pytest.fixture(scope="session")

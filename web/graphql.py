@@ -16,6 +16,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 # strawberry's own dependency: the type its views are called with, and its refusal.
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, Source, TokenKind
@@ -82,6 +84,15 @@ class NumbraGraphQL(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return request_body.decode(data)
+
+    def encode_json(self, data: object) -> str | bytes:
+        """The answer in compact JSON by orjson (UTF-8, not ASCII escapes), several
+        times faster than the json module; what orjson refuses (an integer past 64
+        bits from a custom scalar) goes through the json module as before."""
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return super().encode_json(data)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with a persisted query's hash (no `query`) is an operation, not a page.
