@@ -14,6 +14,7 @@ from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
+from resolvers.tokens import TokenMutations, TokenQueries
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
@@ -22,13 +23,20 @@ from settings import Settings
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries):
+class Query(
+    AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries, TokenQueries
+):
     pass
 
 
 @strawberry.type
 class Mutation(
-    OrganizationMutations, SeriesMutations, NumberMutations, AllocationMutations, AccessMutations
+    OrganizationMutations,
+    SeriesMutations,
+    NumberMutations,
+    AllocationMutations,
+    AccessMutations,
+    TokenMutations,
 ):
     pass
 

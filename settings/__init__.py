@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # ADMIN token of the provider, sending the document with its hash).
     persisted_only: bool = False
     max_persisted_queries: int = Field(10_000, ge=1)
+    # Cost a token may spend per clock minute (README, "Cost limits"); past it, 429.
+    cost_budget_per_minute: int = Field(5_000, ge=1)
+    # Failed authentications a client address may make per clock minute; past it, every
+    # token it sends is refused (429) until the minute ends.
+    auth_failures_per_minute: int = Field(20, ge=1)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)
