@@ -3,7 +3,6 @@ request in every process, lastUsedAt to the minute, and NOT_FOUND for what a tok
 not see exactly as for a made-up id."""
 
 import json
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -304,14 +303,11 @@ async def test_last_use_is_kept_to_the_minute_with_one_write_a_minute(
 async def test_authentication_stays_one_cheap_statement(
     api: Api, statements: StatementCounter
 ) -> None:
-    """No cache outlives a revocation, so each request looks its token up: one indexed
-    statement, a fraction of a millisecond of the request."""
+    """No cache outlives a revocation, so each request looks its token up: one statement
+    on the token's unique hash, and no write within the minute of its last use."""
     await api.gql("{ __typename }")
     statements.reset()
-    started = time.perf_counter()
-    rounds = 50
+    rounds = 20
     for _ in range(rounds):
         await api.gql("{ __typename }")
-    per_request_ms = (time.perf_counter() - started) * 1000 / rounds
     assert statements.count == rounds
-    assert per_request_ms < 50, per_request_ms
