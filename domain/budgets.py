@@ -3,15 +3,20 @@ in the current clock minute, checked and charged in one step.
 
 One small interface, `Budgets`: in this process's memory, or in Redis when
 NUMBRA_REDIS_URL is set, so every process charges the same budget. A window is the clock
-minute: it resets at the start of the next one.
+minute: it resets at the start of the next one. While Redis cannot be reached, each
+process keeps budgets of its own (as without Redis) rather than refuse every request.
 """
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+log = logging.getLogger("numbra.budgets")
 REDIS_PREFIX = "numbra:budget:"
+# A Redis that does not answer within this costs a request no more than it.
+REDIS_TIMEOUT_SECONDS = 1.0
 WINDOW = timedelta(minutes=1)
 # A window's key outlives its minute by this much in Redis, then goes.
 REDIS_KEEP_SECONDS = 120
@@ -95,22 +100,47 @@ class RedisBudgets:
     def __init__(self, url: str, prefix: str = REDIS_PREFIX) -> None:
         import redis.asyncio
 
-        self.redis = redis.asyncio.Redis.from_url(url)
+        self.redis = redis.asyncio.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
         self.prefix = prefix
         self._charge = self.redis.register_script(_CHARGE)
+        self._unreachable = (redis.RedisError, OSError)
+        self._fallback = MemoryBudgets()
+        self._down = False
 
     def _key(self, key: str, now: datetime) -> str:
         return f"{self.prefix}{key}:{int(window_of(now).timestamp())}"
 
     async def charge(self, key: str, amount: int, limit: int, now: datetime) -> Charge:
-        granted, used = await self._charge(
-            keys=[self._key(key, now)], args=[amount, limit, REDIS_KEEP_SECONDS]
-        )
+        try:
+            granted, used = await self._charge(
+                keys=[self._key(key, now)], args=[amount, limit, REDIS_KEEP_SECONDS]
+            )
+        except self._unreachable as error:
+            self._went_down(error)
+            return await self._fallback.charge(key, amount, limit, now)
+        self._came_back()
         return Charge(bool(granted), amount, int(used), limit, window_of(now) + WINDOW)
 
     async def used(self, key: str, now: datetime) -> int:
-        found = await self.redis.get(self._key(key, now))
+        try:
+            found = await self.redis.get(self._key(key, now))
+        except self._unreachable as error:
+            self._went_down(error)
+            return await self._fallback.used(key, now)
+        self._came_back()
         return int(found) if found is not None else 0
+
+    def _went_down(self, error: BaseException) -> None:
+        if not self._down:
+            log.warning("Redis unreachable (%r): budgets are per process until it answers", error)
+            self._down = True
+
+    def _came_back(self) -> None:
+        if self._down:
+            log.warning("Redis answers again: budgets are shared again")
+            self._down = False
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -58,3 +58,13 @@ async def test_racing_charges_never_take_more_than_the_limit(budgets: Budgets) -
     charges = await asyncio.gather(*(budgets.charge("t", 1, 20, NOW) for _ in range(50)))
     assert sum(charge.granted for charge in charges) == 20
     assert await budgets.used("t", NOW) == 20
+
+
+async def test_without_redis_each_process_keeps_budgets_of_its_own() -> None:
+    store = RedisBudgets("redis://127.0.0.1:1/0", prefix="numbra-test:")
+    try:
+        assert (await store.charge("t", 8, 10, NOW)).granted
+        assert not (await store.charge("t", 3, 10, NOW)).granted
+        assert await store.used("t", NOW) == 8
+    finally:
+        await store.close()
