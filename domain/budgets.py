@@ -97,11 +97,13 @@ class MemoryBudgets:
 
 
 class RedisBudgets:
-    def __init__(self, url: str, prefix: str = REDIS_PREFIX) -> None:
+    def __init__(
+        self, url: str, prefix: str = REDIS_PREFIX, timeout_seconds: float = REDIS_TIMEOUT_SECONDS
+    ) -> None:
         import redis.asyncio
 
         self.redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
         )
         self.prefix = prefix
         self._charge = self.redis.register_script(_CHARGE)
