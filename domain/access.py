@@ -7,6 +7,8 @@ exactly as if it did not exist, so ids of other tenants never leak.
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +32,8 @@ class Viewer:
     role: Role
     org_id: int
     org_path: str
+    # The token's own UUID (None for the CLI's viewer): what its budget is kept under.
+    token_uuid: UUID | None = None
 
     @property
     def depth(self) -> int:
@@ -78,18 +82,58 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-async def authenticate(session: AsyncSession, raw: str) -> Viewer | None:
-    """The viewer a bearer token stands for, or None if it is unknown or revoked."""
+@dataclass(frozen=True)
+class Authenticated:
+    """A token found valid: the viewer it stands for, and when it was last used."""
+
+    viewer: Viewer
+    last_used_at: datetime | None
+
+
+async def identify(session: AsyncSession, raw: str, now: datetime) -> Authenticated | None:
+    """The token `raw` is, if it is known, not revoked and not expired at `now`.
+
+    Looked up in the database at every request (one indexed statement), so a revoked
+    token is refused from the next request on, in every process.
+    """
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     row = (
         await session.execute(
-            sa.select(Token.id, Token.name, Token.role, Organization.id, Organization.path)
+            sa.select(
+                Token.id,
+                Token.uuid,
+                Token.name,
+                Token.role,
+                Token.last_used_at,
+                Organization.id,
+                Organization.path,
+            )
             .join(Organization, Organization.id == Token.organization_id)
-            .where(Token.token_hash == hash_token(raw), Token.revoked_at.is_(None))
+            .where(
+                Token.token_hash == hash_token(raw),
+                Token.revoked_at.is_(None),
+                sa.or_(Token.expires_at.is_(None), Token.expires_at > now),
+            )
         )
     ).one_or_none()
     if row is None:
         return None
-    token_id, name, role, org_id, path = row
-    return Viewer(token_id=token_id, token_name=name, role=role, org_id=org_id, org_path=path)
+    token_id, token_uuid, name, role, last_used_at, org_id, path = row
+    viewer = Viewer(
+        token_id=token_id,
+        token_name=name,
+        role=role,
+        org_id=org_id,
+        org_path=path,
+        token_uuid=token_uuid,
+    )
+    return Authenticated(viewer, last_used_at)
+
+
+async def authenticate(
+    session: AsyncSession, raw: str, now: datetime | None = None
+) -> Viewer | None:
+    """The viewer a bearer token stands for, or None if it is unknown, revoked or expired."""
+    found = await identify(session, raw, now or datetime.now(UTC))
+    return found.viewer if found is not None else None

@@ -30,3 +30,8 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # None: never expires. An expired token is refused as a revoked one is.
+    expires_at: Mapped[datetime | None]
+    # To the minute: written at most once a minute per token, so a busy token costs no
+    # write per request.
+    last_used_at: Mapped[datetime | None]

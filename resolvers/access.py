@@ -11,6 +11,7 @@ from schema.numbers import TYPE_NAME as NUMBER_TYPE
 from schema.numbers import NumberType
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
+from schema.tokens import TokenType
 
 
 @strawberry.type
@@ -44,6 +45,9 @@ class AccessQueries:
                 series_key = ids.decode_uuid(id, series.TYPE_NAME)
                 row = await series.find(session, series_key) if series_key else None
                 return SeriesType.from_row(row) if row is not None else None
+            if type_name == tokens.TYPE_NAME:
+                token = await tokens.find_visible(session, ctx.viewer, id)
+                return TokenType.from_row(token) if token is not None else None
         return None
 
 
@@ -61,5 +65,6 @@ class AccessMutations:
                 org_id=input.organization_id,
                 name=input.name,
                 role=input.role,
+                expires_at=input.expires_at,
             ),
         )

@@ -1,5 +1,7 @@
 """Viewer and tokens."""
 
+from datetime import datetime
+
 import strawberry
 
 from schema.common import BY_ID_OR_UUID, Role, UserError
@@ -20,6 +22,7 @@ class CreateTokenInput:
         description=f"The organization the token acts for. {BY_ID_OR_UUID}"
     )
     role: Role  # type: ignore[valid-type]
+    expires_at: datetime | None = strawberry.field(default=None, description="Null: never expires.")
 
 
 @strawberry.type

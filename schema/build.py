@@ -15,6 +15,7 @@ from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.policy import PolicyMutations
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
+from resolvers.tokens import TokenMutations, TokenQueries
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
@@ -24,7 +25,9 @@ from settings import Settings
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries):
+class Query(
+    AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries, TokenQueries
+):
     pass
 
 
@@ -36,6 +39,7 @@ class Mutation(
     AllocationMutations,
     AccessMutations,
     PolicyMutations,
+    TokenMutations,
 ):
     pass
 

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # The fast execution path (schema/fast_execution.py): plain fields resolved and
     # completed without graphql-core's per-value overhead; false runs graphql-core's own.
     fast_execution: bool = True
+    # Cost a token may spend per clock minute (README, "Cost limits"); past it, 429.
+    cost_budget_per_minute: int = Field(5_000, ge=1)
+    # Failed authentications a client address may make per clock minute; past it, every
+    # token it sends is refused (429) until the minute ends.
+    auth_failures_per_minute: int = Field(20, ge=1)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)

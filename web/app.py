@@ -15,7 +15,7 @@ from models.database import Database
 from schema.build import build_schema
 from schema.errors import EXCEPTION_HANDLERS
 from settings import Settings
-from web.auth import api_token_required, metrics_token_required
+from web.auth import FailureLimit, api_token_required, metrics_token_required
 from web.csv_endpoints import csv_routes
 from web.graphiql import static_mount
 from web.graphql import NumbraGraphQL, wants_ide
@@ -34,6 +34,7 @@ def create_app(
     database = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     graphql = NumbraGraphQL(build_schema(settings), database, settings, clock or SystemClock())
     metrics = Metrics(database, graphql.clock, settings)
+    failures = FailureLimit(graphql.budgets, graphql.clock, settings.auth_failures_per_minute)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -63,10 +64,15 @@ def create_app(
                 "/graphql",
                 graphql,
                 methods=["GET", "POST"],
-                middleware=api_token_required(database, open_to=wants_ide),
+                middleware=api_token_required(database, graphql.clock, failures, wants_ide),
             ),
             static_mount(),
-            *csv_routes(database, settings, graphql.clock, api_token_required(database)),
+            *csv_routes(
+                database,
+                settings,
+                graphql.clock,
+                api_token_required(database, graphql.clock, failures),
+            ),
         ],
         middleware=[
             Middleware(RequestIdMiddleware, observers=[log_request, metrics.observe]),

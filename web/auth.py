@@ -2,9 +2,12 @@
 that needs one, by Starlette's AuthenticationMiddleware.
 
 /graphql (all but its GraphiQL page) and the CSV routes take an API token, looked up in
-the database at every request, so a revoked token is refused from the next request on.
-/metrics takes the metrics token of the settings, when one is set. A request without a
-valid token is answered 401 before its route runs.
+the database at every request (one indexed statement), so a revoked or expired token is
+refused from the next request on, in every process; its last use is written at most once
+a minute. /metrics takes the metrics token of the settings, when one is set. A request
+without a valid token is answered 401 before its route runs; a client address past
+NUMBRA_AUTH_FAILURES_PER_MINUTE failed authentications is answered 429 (RATE_LIMITED,
+Retry-After) until the minute ends, whatever token it sends, without a lookup.
 """
 
 import hmac
@@ -25,8 +28,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from domain import access
+from domain import access, tokens
 from domain.access import Viewer
+from domain.budgets import Budgets, seconds_to_reset
+from domain.clock import Clock
 from models.database import Database
 
 AUTHENTICATED = "authenticated"
@@ -43,7 +48,21 @@ class Realm:
     name: str
     token: str
 
-    def unauthorized(self, _conn: HTTPConnection, _error: AuthenticationError) -> Response:
+    def unauthorized(self, _conn: HTTPConnection, error: AuthenticationError) -> Response:
+        if isinstance(error, TooManyFailures):
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "too many failed authentications from this address; "
+                            f"retry in {error.retry_after} s",
+                            "extensions": {"code": "RATE_LIMITED"},
+                        }
+                    ]
+                },
+                status_code=429,
+                headers={"Retry-After": str(error.retry_after)},
+            )
         return JSONResponse(
             {"errors": [{"message": f"a valid {self.token} is required"}]},
             status_code=401,
@@ -74,17 +93,54 @@ class TokenUser(BaseUser):
         return str(self.viewer.token_id)
 
 
+class TooManyFailures(AuthenticationError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed authentications")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class FailureLimit:
+    """Failed authentications counted per client address and clock minute."""
+
+    budgets: Budgets
+    clock: Clock
+    per_minute: int
+
+    @staticmethod
+    def key(conn: HTTPConnection) -> str:
+        return "auth-failures:" + (conn.client.host if conn.client else "unknown")
+
+    async def check(self, conn: HTTPConnection) -> None:
+        now = self.clock.now()
+        if await self.budgets.used(self.key(conn), now) >= self.per_minute:
+            raise TooManyFailures(seconds_to_reset(now))
+
+    async def failed(self, conn: HTTPConnection) -> None:
+        await self.budgets.charge(self.key(conn), 1, self.per_minute, self.clock.now())
+
+
 class BearerTokens(AuthenticationBackend):
-    def __init__(self, identify: Identify, open_to: OpenTo | None = None) -> None:
+    def __init__(
+        self,
+        identify: Identify,
+        open_to: OpenTo | None = None,
+        failures: FailureLimit | None = None,
+    ) -> None:
         self.identify = identify
         self.open_to = open_to
+        self.failures = failures
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if self.open_to is not None and self.open_to(conn):
             return None
+        if self.failures is not None:
+            await self.failures.check(conn)
         token = bearer_token(conn)
         user = None if token is None else await self.identify(token)
         if user is None:
+            if self.failures is not None and token is not None:
+                await self.failures.failed(conn)
             raise AuthenticationError("no valid bearer token")
         return AuthCredentials([AUTHENTICATED]), user
 
@@ -97,16 +153,27 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return token.strip()
 
 
-def api_token_required(db: Database, open_to: OpenTo | None = None) -> list[Middleware]:
+def api_token_required(
+    db: Database,
+    clock: Clock,
+    failures: FailureLimit | None = None,
+    open_to: OpenTo | None = None,
+) -> list[Middleware]:
     """Route middleware: an API token, the viewer of which the route then finds in
     `request.user` (and `viewer_of`)."""
 
     async def identify(token: str) -> BaseUser | None:
+        now = clock.now()
         async with db.read_statements() as session:
-            viewer = await access.authenticate(session, token)
-        return TokenUser(viewer) if viewer is not None else None
+            found = await access.identify(session, token, now)
+        if found is None:
+            return None
+        if tokens.needs_marking(found.last_used_at, now):
+            async with db.write() as session:
+                await tokens.mark_used(session, found.viewer.token_id, now)
+        return TokenUser(found.viewer)
 
-    return _required(API, BearerTokens(identify, open_to))
+    return _required(API, BearerTokens(identify, open_to, failures))
 
 
 def metrics_token_required(token: SecretStr | None) -> list[Middleware]:

@@ -10,8 +10,15 @@ hash (queries only). With NUMBRA_PERSISTED_ONLY=true only registered documents r
 only an ADMIN token of the provider registers new ones (sending the document with its
 hash). A registered document is the same text, so the parse and validation caches
 (keyed by it) serve it: a known document is parsed and validated once per process.
+
+Cost limits: before an operation runs, its cost (schema/cost.py) is charged to its
+token's budget for the clock minute (NUMBRA_COST_BUDGET_PER_MINUTE; domain/budgets.py,
+shared through Redis when it is configured). Every answer carries `extensions.cost`
+{requested, remaining, resetAt}; a request over budget is answered 429 with Retry-After
+and a RATE_LIMITED error, and runs nothing.
 """
 
+import functools
 import re
 from dataclasses import replace
 from typing import Any
@@ -20,7 +27,7 @@ import orjson
 
 # strawberry's own dependency: the type its views are called with, and its refusal.
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, Source, TokenKind
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, Source, TokenKind, parse
 from graphql.language.lexer import Lexer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -30,11 +37,13 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from domain import persisted
+from domain import budgets, persisted
+from domain.budgets import Charge
 from domain.clock import Clock
 from models import Role
 from models.database import Database
 from schema.context import Context
+from schema.cost import OPERATION, request_cost
 from schema.errors import bad_request
 from settings import Settings
 from web import graphiql, request_body
@@ -49,6 +58,9 @@ _OPERATION_KEYWORDS = frozenset({"query", "mutation", "subscription"})
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_REGISTERED = "PERSISTED_QUERY_NOT_REGISTERED"
 MISMATCH = "provided sha does not match query"
+RATE_LIMITED = "RATE_LIMITED"
+# Documents whose cost is read from their parse, kept per process as strawberry's own.
+PARSED_DOCUMENTS = 512
 
 
 class NumbraGraphQL(GraphQL[Context, None]):
@@ -60,6 +72,9 @@ class NumbraGraphQL(GraphQL[Context, None]):
         self.persisted = persisted.store_for(
             db, clock, settings.redis_url, settings.max_persisted_queries
         )
+        self.budgets = budgets.budgets_for(settings.redis_url)
+        # graphql-core's own schema, which the cost is read against.
+        self.types: GraphQLSchema = schema._schema
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()
@@ -108,8 +123,15 @@ class NumbraGraphQL(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         looked_up = await self._persisted_document(request_data, context)
+        document = None if isinstance(looked_up, ExecutionResult) else looked_up[0]
+        charge = await self._charge(replace(request_data, query=document), context)
+        if charge is not None and not charge.granted:
+            retry_after = budgets.seconds_to_reset(self.clock.now())
+            sub_response.status_code = 429
+            sub_response.headers["Retry-After"] = str(retry_after)
+            return _with_cost(_refusal(RATE_LIMITED, _over_budget(charge, retry_after)), charge)
         if isinstance(looked_up, ExecutionResult):
-            return looked_up
+            return _with_cost(looked_up, charge)
         document, to_register = looked_up
         request_data = replace(request_data, query=document)
         # For the access log and the metrics (RequestIdMiddleware reads it back).
@@ -124,7 +146,36 @@ class NumbraGraphQL(GraphQL[Context, None]):
         )
         if to_register is not None and document is not None and _got_past_validation(result):
             await self.persisted.add(to_register, document)
-        return result
+        return _with_cost(result, charge)
+
+    async def _charge(self, request_data: GraphQLRequestData, context: Context) -> Charge | None:
+        """Charge the request's cost to its token's budget for this minute (None: no token)."""
+        viewer = context.viewer_or_none
+        if viewer is None or viewer.token_uuid is None:
+            return None
+        parsed = (
+            _parsed(request_data.query, self.settings.max_tokens)
+            if isinstance(request_data.query, str)
+            else None
+        )
+        operation = request_data.operation_name
+        cost = (
+            request_cost(
+                self.types,
+                parsed,
+                request_data.variables,
+                operation if isinstance(operation, str) else None,
+                self.settings.max_page_size,
+            )
+            if parsed is not None
+            else OPERATION
+        )
+        return await self.budgets.charge(
+            f"cost:{viewer.token_uuid}",
+            cost,
+            self.settings.cost_budget_per_minute,
+            self.clock.now(),
+        )
 
     async def _persisted_document(
         self, request_data: GraphQLRequestData, context: Context
@@ -193,6 +244,40 @@ def _sha256_of_extension(extension: Any) -> str:
 
 def _refusal(code: str, message: str) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+@functools.lru_cache(maxsize=PARSED_DOCUMENTS)
+def _parsed(document: str, max_tokens: int) -> DocumentNode | None:
+    """The document's syntax tree, or None if it does not parse (strawberry says why)."""
+    try:
+        return parse(document, no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+
+
+def _with_cost(result: ExecutionResult, charge: Charge | None) -> ExecutionResult:
+    if charge is not None:
+        result.extensions = {
+            **(result.extensions or {}),
+            "cost": {
+                "requested": charge.requested,
+                "remaining": charge.remaining,
+                "resetAt": charge.reset_at.isoformat(),
+            },
+        }
+    return result
+
+
+def _over_budget(charge: Charge, retry_after: int) -> str:
+    if charge.requested > charge.limit:
+        return (
+            f"this request costs {charge.requested}, more than the whole budget of "
+            f"{charge.limit} a minute: ask for smaller pages"
+        )
+    return (
+        f"this request costs {charge.requested} and {charge.remaining} of this token's "
+        f"budget of {charge.limit} a minute is left: retry in {retry_after} s"
+    )
 
 
 def _got_past_validation(result: ExecutionResult) -> bool:

@@ -89,8 +89,14 @@ async def tenancy(module_database_url: str) -> AsyncIterator[Tenancy]:
     url = module_database_url
     db = Database(url, pool_size=5)
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    # The cases ask about other tenants' numbers far more often than a day's intake allows.
-    settings = Settings(_env_file=None, database_url=url, intake_refusals_per_day=1_000_000)
+    # The cases ask about other tenants' numbers far more often than a day's intake allows,
+    # and spend far more than a minute's budget while the module's clock stands still.
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        intake_refusals_per_day=1_000_000,
+        cost_budget_per_minute=1_000_000,
+    )
     try:
         async with db.write() as session:
             await ensure_root(session, "root-secret", clock)

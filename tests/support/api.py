@@ -97,5 +97,13 @@ class Api:
         return root
 
 
+def without_cost(body: dict[str, Any]) -> dict[str, Any]:
+    """An answer without the `extensions.cost` every answer carries (its budget counts down)."""
+    extensions = {k: v for k, v in body.get("extensions", {}).items() if k != "cost"}
+    return {k: v for k, v in body.items() if k != "extensions"} | (
+        {"extensions": extensions} if extensions else {}
+    )
+
+
 def gid(org: Organization) -> str:
     return ids.encode(organizations.TYPE_NAME, org.uuid)

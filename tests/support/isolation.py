@@ -21,10 +21,10 @@ from typing import Any
 import graphql
 import sqlalchemy as sa
 
-from domain import access, ids, series
+from domain import access, ids, series, tokens
 from domain.details import NumberDetails
 from domain.pagination import encode_cursor
-from models import Base, Organization, OrganizationKind, Role
+from models import Base, Organization, OrganizationKind, Role, Token
 from models.database import Database
 from schema.build import build_schema
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
@@ -72,6 +72,8 @@ class Tenant:
     numbers: dict[str, str]
     # The subscription of the ASSIGNED number, and the one whose expiry holds "held".
     subscriptions: tuple[uuid.UUID, uuid.UUID]
+    # Each token's place in the list of tokens: (created_at, uuid), as its cursor holds it.
+    token_keys: dict[Role, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def secret(self) -> str:
@@ -97,11 +99,19 @@ class Tenant:
             *(str(s) for s in self.subscriptions),
             *self.numbers.values(),
             *(number_gid(e164) for e164 in self.numbers.values()),
+            *self.token_gids(),
         ]
+
+    def token_gids(self) -> list[str]:
+        return [token_gid(key) for _, key in self.token_keys.values()]
 
 
 def number_gid(e164: str) -> str:
     return ids.encode(NUMBER_TYPE, e164)
+
+
+def token_gid(key: str) -> str:
+    return ids.encode(tokens.TYPE_NAME, key)
 
 
 @dataclass
@@ -164,6 +174,11 @@ async def build_tenancy(api: Api) -> Tenancy:
         tenancy.tenants[label] = Tenant(
             label, org, tokens[label], e164s, (uuid.uuid4(), uuid.uuid4())
         )
+    async with api.db.read() as session:
+        found = (await session.execute(sa.select(Token.name, Token.created_at, Token.uuid))).all()
+    by_name = {name: (created.isoformat(), str(key)) for name, created, key in found}
+    for label, tenant in tenancy.tenants.items():
+        tenant.token_keys = {role: by_name[f"{label}-secret {role}"] for role in Role}
     for tenant in tenancy.tenants.values():
         children = [t for t in tenancy.tenants.values() if t.org.parent_id == tenant.org.id]
         await _stock(world, tenancy, tenant, children[0] if children else tenant)
@@ -209,8 +224,9 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
 # What a refused request keeps by design: the count of intake answers about numbers held
-# elsewhere (DESIGN, "Intake and integrity").
+# elsewhere (DESIGN, "Intake and integrity"), and when its token was last used.
 BOOKKEEPING = ("intake_refusals",)
+BOOKKEEPING_COLUMNS = {("tokens", "last_used_at")}
 
 
 async def snapshot(db: Database, but: Sequence[str] = BOOKKEEPING) -> Snapshot:
@@ -220,7 +236,8 @@ async def snapshot(db: Database, but: Sequence[str] = BOOKKEEPING) -> Snapshot:
         for table in Base.metadata.sorted_tables:
             if table.name in but:
                 continue
-            query = sa.select(table).order_by(*table.primary_key.columns)
+            columns = [c for c in table.columns if (table.name, c.name) not in BOOKKEEPING_COLUMNS]
+            query = sa.select(*columns).order_by(*table.primary_key.columns)
             found[table.name] = [tuple(row) for row in (await session.execute(query)).all()]
     return found
 
@@ -299,6 +316,8 @@ NODE_ID = Target(
     foreign=lambda t, viewer: [
         *(f.gid for f in t.foreign(viewer)),
         *(number_gid(f.numbers[state]) for f, state in _spread(t, viewer)),
+        # One token each: every token of every tenant would pass the alias limit.
+        *(token_gid(f.token_keys[Role.ADMIN][1]) for f in t.foreign(viewer)),
     ],
     stand_in=lambda t, viewer, _v: ids.encode("Organization", uuid.uuid4()),
 )
@@ -330,6 +349,11 @@ NEW_NUMBERS = Target(
     ),
     stand_in=lambda t, viewer, _v: list(t.tenants[viewer].numbers.values()),
     expect=Expect.EXISTING,
+)
+TOKEN_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].token_gids()[0],
+    foreign=lambda t, viewer: [key for f in t.foreign(viewer) for key in f.token_gids()],
+    stand_in=lambda t, viewer, _v: token_gid(str(uuid.uuid4())),
 )
 SUBSCRIPTION = Target(
     own=lambda t, viewer: str(t.tenants[viewer].subscriptions[0]),
@@ -393,6 +417,16 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("Organization.numbers", "after"): _cursor(lambda _t, f, state: f.numbers[state]),
     ("Number.history", "after"): _cursor(lambda t, f, state: t.last_event[f.numbers[state]]),
     ("Query.series", "after"): OMIT,  # series are one catalogue for every tenant
+    ("Query.tokens", "after"): Target(
+        own=lambda t, viewer: None,
+        foreign=lambda t, viewer: [
+            encode_cursor(*key) for f in t.foreign(viewer) for key in f.token_keys.values()
+        ],
+        stand_in=lambda t, viewer, _v: None,
+        expect=Expect.SCOPED,
+    ),
+    ("RevokeTokenInput", "id"): TOKEN_ID,
+    ("Boolean", "includeRevoked"): _constant(True),
     # The filter: each field that names a tenant's value.
     ("NumberFilter", "pattern"): NUMBER,
     **{("NumberFilter", name): _text(name) for name in TEXTS},
