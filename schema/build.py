@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
+from resolvers.events import EventQueries, EventSubscriptions
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.search import SearchQueries
@@ -22,7 +23,9 @@ from settings import Settings
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries):
+class Query(
+    AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries, EventQueries
+):
     pass
 
 
@@ -30,6 +33,11 @@ class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, Se
 class Mutation(
     OrganizationMutations, SeriesMutations, NumberMutations, AllocationMutations, AccessMutations
 ):
+    pass
+
+
+@strawberry.type
+class Subscription(EventSubscriptions):
     pass
 
 
@@ -46,6 +54,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return NumbraSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         extensions=[
             *limit_extensions(settings.max_query_depth, settings.max_aliases, settings.max_tokens),
