@@ -74,5 +74,5 @@ class EventSubscriptions:
                         ErrorCode.LIMIT_EXCEEDED, "too far behind: subscribe again"
                     ) from None
                 # An organization renamed since the last event is shown as it is now.
-                ctx.loaders.organization.clear(event.organization_id)
+                ctx.loaders.organization.clear_all()
                 yield NumberEvent.from_row(event, event.e164)
