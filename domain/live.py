@@ -34,7 +34,7 @@ CHUNK = 1_000
 QUEUE_SIZE = 10_000
 REDIS_RETRY_SECONDS = 1.0
 
-Sink = Callable[[list[int]], None]
+Sink = Callable[[list[int]], object]
 _sinks: dict[str, list[Sink]] = defaultdict(list)
 _tasks: set[asyncio.Task[Any]] = set()
 
@@ -91,6 +91,33 @@ def _rolled_back(session: Session) -> None:
     session.info.pop(_EVENT_IDS, None)
 
 
+def channel_for(db: Database) -> str:
+    """Processes on one database share a channel; other databases on the Redis don't."""
+    return f"numbra:live:{db.url.database}"
+
+
+def publish_from_worker(db: Database, redis_url: str) -> Callable[[], None]:
+    """A worker process's commits (lapses, notices) published for every process's hub."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    channel = channel_for(db)
+
+    def publish(ids: list[int]) -> None:
+        try:
+            client.publish(channel, _dumps(ids))
+        except redis.RedisError:
+            log.exception("live updates: could not publish %d events", len(ids))
+
+    detach = attach(db, publish)
+
+    def close() -> None:
+        detach()
+        client.close()
+
+    return close
+
+
 class Overflow(Exception):
     """The subscriber fell too far behind."""
 
@@ -129,15 +156,23 @@ class Hub:
         self._redis: Any = None
 
     async def start(self, redis_url: str | None) -> None:
+        # Commits happen on this loop, and on the in-process jobs' threads' own loops:
+        # whichever it was, the work is handed to this loop.
+        loop = asyncio.get_running_loop()
         if redis_url is None:
-            self._detach = attach(self.db, lambda ids: spawn(self.deliver(ids)))
+            self._detach = attach(
+                self.db, lambda ids: loop.call_soon_threadsafe(spawn, self.deliver(ids))
+            )
             return
         import redis.asyncio
 
         self._redis = redis.asyncio.Redis.from_url(redis_url)
         channel = self.channel
         publisher = self._redis
-        self._detach = attach(self.db, lambda ids: spawn(publisher.publish(channel, _dumps(ids))))
+        self._detach = attach(
+            self.db,
+            lambda ids: loop.call_soon_threadsafe(spawn, publisher.publish(channel, _dumps(ids))),
+        )
         ready = asyncio.Event()
         self._listener = asyncio.create_task(self._listen(ready))
         await ready.wait()
@@ -154,8 +189,7 @@ class Hub:
 
     @property
     def channel(self) -> str:
-        """Processes on one database share a channel; other databases on the Redis don't."""
-        return f"numbra:live:{self.db.url.database}"
+        return channel_for(self.db)
 
     async def _listen(self, ready: asyncio.Event) -> None:
         while True:
