@@ -104,7 +104,7 @@ async def _build(url: str, numbers: int) -> list[Viewer]:
             sa.literal(datetime(2026, 1, 1, tzinfo=UTC), UTCDateTime()),
             # Every action in every stretch of ids, as a working inventory's are.
             sa.literal("ACTION")
-            + sa.cast((Number.id / CUSTOMERS + k) % EVENTS_PER_NUMBER, sa.String),
+            + sa.cast((Number.id // CUSTOMERS + k) % EVENTS_PER_NUMBER, sa.String),
             sa.literal("AVAILABLE"),
             sa.literal(f"actor {k % 3}"),
         ).order_by(Number.id)
