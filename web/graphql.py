@@ -31,6 +31,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 
 from domain import access, persisted
@@ -60,7 +64,32 @@ MISMATCH = "provided sha does not match query"
 _WATCHDOG = "numbra_token_watchdog"
 
 
+class _LiveHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with NUMBRA_PERSISTED_ONLY applied as over HTTP."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        view = self.view
+        assert isinstance(view, NumbraGraphQL)
+        query = message.get("payload", {}).get("query")
+        if view.settings.persisted_only and self.connection_acknowledged:
+            known = isinstance(query, str) and (
+                await view.persisted.get(persisted.sha256_of(query)) is not None
+            )
+            if not known:
+                error = GraphQLError(
+                    "this server runs registered operations only",
+                    extensions={"code": NOT_REGISTERED},
+                )
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
+        await super().handle_subscribe(message)
+
+
 class NumbraGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = _LiveHandler
+
     def __init__(self, schema: Any, db: Database, settings: Settings, clock: Clock) -> None:
         super().__init__(
             schema,

@@ -268,3 +268,21 @@ async def _in_process(server: Server, root: str) -> None:
         added = await asyncio.to_thread(_add, server, root, root_id, ["+6561000009"])
         assert added["userErrors"] == []
         assert (await _next_event(socket))["e164"] == "+6561000009"
+
+
+def test_a_server_of_registered_operations_refuses_an_unregistered_subscription(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    root = _setup(url, tmp_path)
+    with serving(url, 1, tmp_path, settings={"NUMBRA_PERSISTED_ONLY": "true"}) as (server,):
+        asyncio.run(_unregistered(server, root))
+
+
+async def _unregistered(server: Server, root: str) -> None:
+    async with _socket(server, root) as socket:
+        await _acknowledged(socket)
+        await _subscribe(socket)
+        message = json.loads(await asyncio.wait_for(socket.recv(), WITHIN_SECONDS))
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_REGISTERED"
