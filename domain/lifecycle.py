@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from domain import live
 from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberEvent, NumberState
 from models.base import UTCDateTime
@@ -293,4 +294,9 @@ async def record_where(
         "actor",
         "remark",
     ]
-    await session.execute(sa.insert(NumberEvent).from_select(columns, select))
+    insert = sa.insert(NumberEvent).from_select(columns, select)
+    if not live.wanted(session):
+        await session.execute(insert)
+        return
+    # Someone subscribes to live updates: they get these events once this commits.
+    live.remember(session, list(await session.scalars(insert.returning(NumberEvent.id))))

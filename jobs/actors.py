@@ -7,11 +7,13 @@ whatever is still due and hands it out again. Hence no Dramatiq retries either.
 """
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import dramatiq
 
-from domain import notice_delivery
+from domain import live, notice_delivery
 from domain.notice_delivery import Outcome
 from domain.policy import Policy
 from domain.sweep import SweepReport, sweep
@@ -27,28 +29,32 @@ log = logging.getLogger("numbra.jobs")
 SWEEP_MAX_AGE_MS = 10 * 60 * 1000
 
 
-def _database() -> Database:
-    return Database(context.current().settings.database_url, pool_size=1)
+@contextlib.asynccontextmanager
+async def _database() -> AsyncIterator[Database]:
+    """The job's database; with Redis, its events published for live updates."""
+    settings = context.current().settings
+    db = Database(settings.database_url, pool_size=1)
+    unpublish = live.publish_from_worker(db, settings.redis_url) if settings.redis_url else None
+    try:
+        yield db
+    finally:
+        if unpublish is not None:
+            unpublish()
+        await db.dispose()
 
 
 async def _sweep() -> SweepReport:
     job = context.current()
-    db = _database()
-    try:
+    async with _database() as db:
         return await sweep(db, job.clock, job.rules, Policy.from_settings(job.settings))
-    finally:
-        await db.dispose()
 
 
 async def _deliver(notice_id: int) -> Outcome:
     job = context.current()
-    db = _database()
-    try:
+    async with _database() as db:
         return await notice_delivery.deliver(
             db, notice_id, clock=job.clock, mailer=job.mailer, rules=job.rules
         )
-    finally:
-        await db.dispose()
 
 
 @dramatiq.actor(actor_name="sweep", max_retries=0, max_age=SWEEP_MAX_AGE_MS)

@@ -153,7 +153,11 @@ class NumberEvent(Base):
     actor: Mapped[str] = mapped_column(sa.String(200))
     remark: Mapped[str | None] = mapped_column(sa.Text)
 
-    __table_args__ = (sa.Index("ix_number_events_number_id_id", "number_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_number_events_number_id_id", "number_id", "id"),
+        # numberEvents: a pool's events, newest first (migration 0010).
+        sa.Index("ix_number_events_organization_id_id", "organization_id", "id"),
+    )
 
 
 class NumberStateCount(Base):

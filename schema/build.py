@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
+from resolvers.events import EventQueries, EventSubscriptions
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.policy import PolicyMutations
@@ -26,7 +27,13 @@ from settings import Settings
 
 @strawberry.type
 class Query(
-    AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries, TokenQueries
+    AccessQueries,
+    OrganizationQueries,
+    NumberQueries,
+    SearchQueries,
+    SeriesQueries,
+    TokenQueries,
+    EventQueries,
 ):
     pass
 
@@ -44,6 +51,11 @@ class Mutation(
     pass
 
 
+@strawberry.type
+class Subscription(EventSubscriptions):
+    pass
+
+
 class NumbraSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -57,6 +69,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return NumbraSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         extensions=[
             *limit_extensions(settings.max_query_depth, settings.max_aliases, settings.max_tokens),

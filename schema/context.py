@@ -15,6 +15,7 @@ from starlette.responses import Response
 from domain.access import Caller, Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
+from domain.live import Hub
 from domain.policy import Policy
 from models.database import Database
 from schema.loaders import Loaders
@@ -30,10 +31,19 @@ class Context:
     request: Request | None = None
     response: Response | None = None
     viewer_or_none: Viewer | None = None
+    # Live updates: the process's hub, and what a websocket's connection_init sent.
+    hub: Hub | None = None
+    connection_params: dict[str, object] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db, self.viewer_or_none)
+
+    def become(self, viewer: Viewer) -> None:
+        """A websocket's viewer, known once its connection_init is authenticated."""
+        self.viewer_or_none = viewer
+        self.loaders = Loaders(self.db, viewer)
+        self.__dict__.pop("caller", None)
 
     @property
     def viewer(self) -> Viewer:

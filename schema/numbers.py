@@ -9,6 +9,7 @@ from uuid import UUID
 import strawberry
 
 from domain import ids
+from domain.events import LiveEvent
 from domain.pagination import Page, encode_cursor, page_request
 from models import Capability as CapabilityFlag
 from models import DeletionReason as DeletionReasonModel
@@ -17,7 +18,7 @@ from models import NumberState as NumberStateModel
 from models import ReservationKind as ReservationKindModel
 from models import ReservationReason as ReservationReasonModel
 from models.numbers import NumberRecord
-from schema.common import BY_ID_OR_UUID, OWNER_UUID, Node, PageInfo, UserError
+from schema.common import BY_ID_OR_UUID, OWNER_UUID, CountedConnection, Node, PageInfo, UserError
 from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.policy import AfterHoldState
@@ -84,6 +85,7 @@ class Lock:
 
 @strawberry.type
 class NumberEvent:
+    organization_id: strawberry.Private[int]
     at: datetime
     action: str = strawberry.field(
         description="What happened, e.g. ADDED, RESERVED, EXTENDED, RELEASED, ASSIGNED, LOCKED, "
@@ -94,10 +96,13 @@ class NumberEvent:
     to_state: NumberState | None  # type: ignore[valid-type]
     actor: str = strawberry.field(description='Who did it: a token\'s name, or "system" for jobs.')
     remark: str | None
+    e164: str = strawberry.field(description="The number the event happened to, in E.164.")
 
     @classmethod
-    def from_row(cls, row: NumberEventRow) -> "NumberEvent":
+    def from_row(cls, row: NumberEventRow | LiveEvent, e164: str) -> "NumberEvent":
         return cls(
+            organization_id=row.organization_id,
+            e164=e164,
             at=row.at,
             action=row.action,
             from_state=row.from_state,
@@ -105,6 +110,10 @@ class NumberEvent:
             actor=row.actor,
             remark=row.remark,
         )
+
+    @strawberry.field(description="The pool that held the number when it happened.")
+    async def organization(self, info: Info) -> OrganizationType | None:
+        return await _organization(info, self.organization_id)
 
 
 @strawberry.type
@@ -114,14 +123,9 @@ class NumberEventEdge:
 
 
 @strawberry.type
-class NumberEventConnection:
-    number_id: strawberry.Private[int]
+class NumberEventConnection(CountedConnection):
     edges: list[NumberEventEdge]
     page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        return await info.context.loaders.history_count.load(self.number_id)
 
 
 @strawberry.type(name="Number")
@@ -222,11 +226,12 @@ class NumberType(Node):
             has_previous=request.after is not None,
         )
         edges = [
-            NumberEventEdge(node=NumberEvent.from_row(row), cursor=encode_cursor(row.id))
+            NumberEventEdge(node=NumberEvent.from_row(row, self.e164), cursor=encode_cursor(row.id))
             for row in page.rows
         ]
+        number_id = self.row.id
         return NumberEventConnection(
-            number_id=self.row.id,
+            count=lambda: info.context.loaders.history_count.load(number_id),
             edges=edges,
             page_info=PageInfo.from_page(page, [e.cursor for e in edges]),  # type: ignore[arg-type]
         )

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # Failed authentications a client address may make per clock minute; past it, every
     # token it sends is refused (429) until the minute ends.
     auth_failures_per_minute: int = Field(20, ge=1)
+    # Live updates (subscriptions over graphql-transport-ws): how many a connection and a
+    # token (per process) may hold at once, and how often a connection's token is
+    # checked again (a revoked or expired one's socket is closed with 4403).
+    max_subscriptions_per_connection: int = Field(10, ge=1)
+    max_subscriptions_per_token: int = Field(50, ge=1)
+    live_token_check_seconds: float = Field(30, gt=0)
 
     # Lifecycle periods (days); defaults are the operators' own rules.
     free_reservation_days: int = Field(28, ge=1)

@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from domain.clock import Clock, SystemClock
 from jobs.runner import InProcessJobs
@@ -42,7 +42,9 @@ def create_app(
         jobs = None if settings.redis_url else InProcessJobs(settings, graphql.clock)
         if jobs is not None:
             await jobs.start()
+        await graphql.hub.start(settings.redis_url)
         yield
+        await graphql.hub.stop()
         if jobs is not None:
             await jobs.stop()
         if owns_db:
@@ -66,6 +68,8 @@ def create_app(
                 methods=["GET", "POST"],
                 middleware=api_token_required(database, graphql.clock, failures, wants_ide),
             ),
+            # Live updates (graphql-transport-ws): the token comes in connection_init.
+            WebSocketRoute("/graphql", graphql),
             static_mount(),
             *csv_routes(
                 database,

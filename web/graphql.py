@@ -18,7 +18,10 @@ shared through Redis when it is configured). Every answer carries `extensions.co
 and a RATE_LIMITED error, and runs nothing.
 """
 
+import asyncio
+import contextlib
 import functools
+import logging
 import re
 from dataclasses import replace
 from typing import Any
@@ -34,12 +37,20 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 
-from domain import budgets, persisted
+from domain import access, budgets, persisted
+from domain.access import Viewer
 from domain.budgets import Charge
 from domain.clock import Clock
+from domain.live import Hub
 from models import Role
 from models.database import Database
 from schema.context import Context
@@ -47,7 +58,9 @@ from schema.cost import OPERATION, request_cost
 from schema.errors import bad_request
 from settings import Settings
 from web import graphiql, request_body
-from web.auth import viewer_of
+from web.auth import bearer_token, viewer_of
+
+log = logging.getLogger(__name__)
 
 # Operation names as logs and metrics show them: a client's own words, so bounded.
 ANONYMOUS = "anonymous"
@@ -61,11 +74,45 @@ MISMATCH = "provided sha does not match query"
 RATE_LIMITED = "RATE_LIMITED"
 # Documents whose cost is read from their parse, kept per process as strawberry's own.
 PARSED_DOCUMENTS = 512
+# The task re-checking a websocket's token, in its scope's state.
+_WATCHDOG = "numbra_token_watchdog"
+
+
+class _LiveHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with NUMBRA_PERSISTED_ONLY applied as over HTTP."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        view = self.view
+        assert isinstance(view, NumbraGraphQL)
+        query = message.get("payload", {}).get("query")
+        if view.settings.persisted_only and self.connection_acknowledged:
+            known = isinstance(query, str) and (
+                await view.persisted.get(persisted.sha256_of(query)) is not None
+            )
+            if not known:
+                error = GraphQLError(
+                    "this server runs registered operations only",
+                    extensions={"code": NOT_REGISTERED},
+                )
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
+        await super().handle_subscribe(message)
 
 
 class NumbraGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = _LiveHandler
+
     def __init__(self, schema: Any, db: Database, settings: Settings, clock: Clock) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        )
+        self.hub = Hub(db, settings.max_subscriptions_per_token)
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -80,6 +127,15 @@ class NumbraGraphQL(GraphQL[Context, None]):
         return graphiql.page()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            state = scope.setdefault("state", {})
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                watchdog = state.pop(_WATCHDOG, None)
+                if watchdog is not None:
+                    watchdog.cancel()
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -224,7 +280,56 @@ class NumbraGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             viewer_or_none=viewer_of(request.scope),
+            hub=self.hub,
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """A websocket's token: connection_init's {"Authorization": "Bearer …"}, else the
+        upgrade request's header. Without a valid one the socket is closed with 4403."""
+        raw = _bearer_of(context.connection_params) or _header_bearer(context.request)
+        viewer = await self._viewer(raw)
+        if raw is None or viewer is None:
+            raise ConnectionRejectionError
+        context.become(viewer)
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        websocket.scope.setdefault("state", {})[_WATCHDOG] = asyncio.create_task(
+            self._watch(websocket, raw)
+        )
+
+    async def _viewer(self, raw: str | None) -> Viewer | None:
+        if raw is None:
+            return None
+        async with self.db.read_statements() as session:
+            return await access.authenticate(session, raw)
+
+    async def _watch(self, websocket: WebSocket, raw: str) -> None:
+        """Look the token up again now and then: a revoked or expired one's socket closes."""
+        while True:
+            await asyncio.sleep(self.settings.live_token_check_seconds)
+            try:
+                viewer = await self._viewer(raw)
+            except Exception:
+                log.exception("live updates: could not check a token again; will retry")
+                continue
+            if viewer is None:
+                with contextlib.suppress(RuntimeError):
+                    await websocket.close(code=4403, reason="the token is no longer valid")
+                return
+
+
+def _bearer_of(params: dict[str, object] | None) -> str | None:
+    """The token of connection_init's payload: {"Authorization": "Bearer <token>"}."""
+    for key, value in (params or {}).items():
+        if key.lower() == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+def _header_bearer(request: object) -> str | None:
+    return bearer_token(request) if isinstance(request, HTTPConnection) else None
 
 
 def _sha256_of_extension(extension: Any) -> str:

@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from tests.perf import allocation, imports, limits, search, sweep
+from tests.perf import allocation, events, imports, limits, search, sweep
 
 Step = tuple[str, Callable[[bool], None]]
 
@@ -25,6 +25,7 @@ STEPS: list[Step] = [
         "CSV import and export: a million rows through `numbra import` and `numbra export`",
         imports.run,
     ),
+    ("numberEvents: pages of 1.5 million events, first and 1,000 deep", events.run),
 ]
 
 

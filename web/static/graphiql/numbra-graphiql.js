@@ -36,14 +36,98 @@
     return { errors: [{ message: NO_TOKEN }] };
   }
 
+  function isSubscription(params, opts) {
+    const definitions = (opts && opts.documentAST && opts.documentAST.definitions) || [];
+    if (definitions.length === 0) {
+      return /^\s*subscription\b/m.test((params.query || "").replace(/#.*$/gm, ""));
+    }
+    const operations = definitions.filter((d) => d.kind === "OperationDefinition");
+    const chosen =
+      operations.find((d) => d.name && d.name.value === params.operationName) ||
+      (operations.length === 1 ? operations[0] : null);
+    return Boolean(chosen && chosen.operation === "subscription");
+  }
+
+  // Subscriptions run over graphql-transport-ws on this same /graphql, the token sent in
+  // connection_init; each result is handed to GraphiQL as it arrives (an async iterator).
+  function subscribe(token, params) {
+    const socket = new WebSocket(ENDPOINT.replace(/^http/, "ws"), "graphql-transport-ws");
+    const queue = [];
+    let wake = null;
+    let finished = false;
+    function push(item) {
+      queue.push(item);
+      if (wake) {
+        wake();
+        wake = null;
+      }
+    }
+    function send(message) {
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify(message));
+      }
+    }
+    socket.onopen = () =>
+      send({ type: "connection_init", payload: { Authorization: "Bearer " + token } });
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "connection_ack") {
+        send({ id: "1", type: "subscribe", payload: params });
+      } else if (message.type === "ping") {
+        send({ type: "pong" });
+      } else if (message.type === "next") {
+        push({ value: message.payload });
+      } else if (message.type === "error") {
+        push({ value: { errors: message.payload } });
+        push({ done: true });
+      } else if (message.type === "complete") {
+        push({ done: true });
+      }
+    };
+    socket.onclose = (event) => {
+      if (event.code !== 1000) {
+        const why = event.code === 4403 ? "the token was refused" : event.reason;
+        push({ value: { errors: [{ message: `closed (${event.code}): ${why}` }] } });
+      }
+      push({ done: true });
+    };
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        while (!finished && queue.length === 0) {
+          await new Promise((resolve) => {
+            wake = resolve;
+          });
+        }
+        const item = finished ? { done: true } : queue.shift();
+        if (item.done) {
+          finished = true;
+          socket.close(1000);
+          return { done: true, value: undefined };
+        }
+        return { done: false, value: item.value };
+      },
+      async return() {
+        finished = true;
+        send({ id: "1", type: "complete" });
+        socket.close(1000);
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
   function fetcherFor(token) {
     if (!token) {
       return tokenlessFetcher;
     }
-    return GraphiQL.createFetcher({
+    const http = GraphiQL.createFetcher({
       url: ENDPOINT,
       headers: { Authorization: "Bearer " + token },
     });
+    return (params, opts) =>
+      isSubscription(params, opts) ? subscribe(token, params) : http(params, opts);
   }
 
   // Rendered inside GraphiQL (in place of its logo), so it reaches GraphiQL's editors.

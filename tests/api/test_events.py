@@ -1,0 +1,161 @@
+"""Events across numbers (numberEvents) and the tags in use (tags), through the API."""
+
+from datetime import timedelta
+from typing import Any
+
+from domain.clock import ManualClock
+from domain.details import NumberDetails
+from models import OrganizationKind, Role
+from tests.support.api import Api, gid
+from tests.support.databases import StatementCounter
+from tests.support.world import World
+
+EVENTS = """
+query ($filter: NumberEventFilter, $first: Int, $after: String) {
+  numberEvents(filter: $filter, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { action actor e164 remark organization { name } } }
+  }
+}
+"""
+TAGS = "query ($prefix: String) { tags(prefix: $prefix) { tag count } }"
+
+
+async def _events(api: Api, token: str | None = None, **variables: Any) -> dict[str, Any]:
+    data = await api.gql(EVENTS, variables, token)
+    return data["numberEvents"]  # type: ignore[no-any-return]
+
+
+def _actions(connection: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["node"]["action"], e["node"]["e164"]) for e in connection["edges"]]
+
+
+async def _tree(api: Api) -> tuple[World, Any, Any, Any]:
+    world = World(api.db, api.clock, await api.root())
+    partner = await world.org("Partner", OrganizationKind.PARTNER)
+    c1 = await world.org("C1", OrganizationKind.CUSTOMER, partner)
+    c2 = await world.org("C2", OrganizationKind.CUSTOMER, partner)
+    return world, partner, c1, c2
+
+
+async def test_events_across_numbers_newest_first_and_scoped_like_history(api: Api) -> None:
+    world, partner, c1, c2 = await _tree(api)
+    ones = await world.add(2, c1)
+    twos = await world.add(1, c2)
+    await world.reserve(ones[:1], c1, remark="c1 remark")
+    provider = await _events(api)
+    assert _actions(provider)[:2] == [("RESERVED", ones[0]), ("ADDED", twos[0])]
+    assert provider["totalCount"] == 4
+    assert provider["edges"][0]["node"]["organization"]["name"] == "C1"
+
+    c2_token = await api.token_for(c2, Role.VIEWER)
+    seen = await _events(api, c2_token)
+    assert _actions(seen) == [("ADDED", twos[0])]
+    assert seen["totalCount"] == 1
+    partner_token = await api.token_for(partner, Role.VIEWER)
+    assert (await _events(api, partner_token))["totalCount"] == 4
+
+
+async def test_filters_and_keyset_pages(api: Api) -> None:
+    clock = api.clock
+    assert isinstance(clock, ManualClock)
+    world, partner, c1, c2 = await _tree(api)
+    numbers = await world.add(5, c1)
+    start = clock.now()
+    clock.advance(timedelta(hours=1))
+    await world.lock(numbers[:3])
+    until = clock.now() + timedelta(seconds=1)
+    clock.advance(timedelta(hours=1))
+    await world.unlock(numbers[:1])
+
+    locked = await _events(api, filter={"actions": ["LOCKED"]})
+    assert sorted(e164 for _, e164 in _actions(locked)) == numbers[:3]
+    window = await _events(
+        api,
+        filter={"from": (start + timedelta(minutes=1)).isoformat(), "to": until.isoformat()},
+    )
+    assert {action for action, _ in _actions(window)} == {"LOCKED"}
+    one = await _events(api, filter={"number": numbers[0].removeprefix("+")})
+    assert [a for a, _ in _actions(one)] == ["UNLOCKED", "LOCKED", "ADDED"]
+    assert (await _events(api, filter={"actor": "tester"}))["totalCount"] == 9
+    assert (await _events(api, filter={"actor": "someone else"}))["totalCount"] == 0
+    only_c2 = {"organizationId": str(c2.uuid), "includeDescendants": False}
+    assert (await _events(api, filter=only_c2))["edges"] == []
+    subtree = await _events(api, filter={"organizationId": gid(partner)})
+    assert subtree["totalCount"] == 9
+
+    seen: list[tuple[str, str]] = []
+    after = None
+    while True:
+        page = await _events(api, first=4, after=after)
+        seen += _actions(page)
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == _actions(await _events(api, first=50))
+    assert len(seen) == 9
+
+
+async def test_bad_filters_are_validation(api: Api) -> None:
+    clock = api.clock
+    later, now = clock.now() + timedelta(days=1), clock.now()
+    cases = [
+        {"from": later.isoformat(), "to": now.isoformat()},
+        {"number": "not a number"},
+        {"organizationId": "neither an id nor a uuid"},
+    ]
+    for spec in cases:
+        errors = await api.errors(EVENTS, {"filter": spec})
+        assert errors[0]["extensions"]["code"] == "VALIDATION", (spec, errors)
+    errors = await api.errors(EVENTS, {"after": "bad cursor"})
+    assert errors[0]["extensions"]["code"] == "VALIDATION"
+
+
+async def test_an_invisible_organization_or_unknown_number_selects_nothing(api: Api) -> None:
+    world, _partner, c1, c2 = await _tree(api)
+    await world.add(2, c1)
+    c2_token = await api.token_for(c2, Role.VIEWER)
+    for spec in ({"organizationId": gid(c1)}, {"number": "+6569990000"}):
+        page = await _events(api, c2_token, filter=spec)
+        assert page["edges"] == []
+        assert page["totalCount"] == 0
+
+
+async def test_event_numbers_and_pools_without_n_plus_one(
+    api: Api, statements: StatementCounter
+) -> None:
+    world, partner, c1, c2 = await _tree(api)
+    counts = []
+    for pool in (c1, c2, partner):
+        await world.add(3, pool)
+        statements.reset()
+        await _events(api)
+        counts.append(statements.count)
+    assert counts[0] == counts[1] == counts[2], counts
+
+
+async def test_tags_counted_over_numbers_and_reservations_in_the_subtree(api: Api) -> None:
+    world, _partner, c1, c2 = await _tree(api)
+    ones = await world.add(3, c1)
+    twos = await world.add(2, c2)
+    await world.edit(ones, NumberDetails(tag="sales"))
+    await world.edit(twos, NumberDetails(tag="Support"))
+    await world.reserve(ones[:1], c1, tag="sales")
+    await world.reserve(twos[:1], c2, tag="sally")
+    everything = (await api.gql(TAGS))["tags"]
+    assert everything == [
+        {"tag": "sales", "count": 3},
+        {"tag": "Support", "count": 2},
+        {"tag": "sally", "count": 1},
+    ]
+    assert (await api.gql(TAGS, {"prefix": "sal"}))["tags"] == [
+        {"tag": "sales", "count": 3},
+        {"tag": "sally", "count": 1},
+    ]
+    assert (await api.gql(TAGS, {"prefix": "support"}))["tags"] == []
+    c2_token = await api.token_for(c2, Role.VIEWER)
+    assert (await api.gql(TAGS, token=c2_token))["tags"] == [
+        {"tag": "Support", "count": 2},
+        {"tag": "sally", "count": 1},
+    ]
