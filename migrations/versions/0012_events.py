@@ -1,7 +1,7 @@
 """number_events (organization_id, id): events across numbers, a pool's newest first
 
-Revision ID: 0010_events
-Revises: 0009
+Revision ID: 0012_events
+Revises: 0011_tokens
 Create Date: 2026-12-01
 
 `numberEvents` pages the events of the viewer's pools newest first, by id. Where the
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010_events"
-down_revision: str | None = "0009"
+revision: str = "0012_events"
+down_revision: str | None = "0011_tokens"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """tokens: an expiry, and when each was last used (to the minute)
 
-Revision ID: 0010_tokens
-Revises: 0009
+Revision ID: 0011_tokens
+Revises: 0010_policy
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_tokens"
-down_revision: str | None = "0009"
+revision: str = "0011_tokens"
+down_revision: str | None = "0010_policy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
