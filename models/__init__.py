@@ -37,3 +37,6 @@ __all__ = [
     "Series",
     "Token",
 ]
+from models.operators import Operator
+
+__all__ += ["Operator"]

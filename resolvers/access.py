@@ -2,13 +2,14 @@
 
 import strawberry
 
-from domain import ids, numbers, organizations, series, tokens
+from domain import ids, numbers, operators, organizations, series, tokens
 from resolvers.mutation import run
 from schema.access import CreateTokenInput, TokenPayload, Viewer
 from schema.common import Node
 from schema.context import Info
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
 from schema.numbers import NumberType
+from schema.operators import OperatorType
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
 
@@ -44,6 +45,14 @@ class AccessQueries:
                 series_key = ids.decode_uuid(id, series.TYPE_NAME)
                 row = await series.find(session, series_key) if series_key else None
                 return SeriesType.from_row(row) if row is not None else None
+            if type_name == operators.TYPE_NAME:
+                operator_key = ids.decode_uuid(id, operators.TYPE_NAME)
+                found = (
+                    await operators.find(session, ctx.viewer, operator_key)
+                    if operator_key
+                    else None
+                )
+                return OperatorType.from_row(found) if found is not None else None
         return None
 
 

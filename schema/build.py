@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
 from resolvers.numbers import NumberMutations, NumberQueries
+from resolvers.operators import OperatorMutations, OperatorQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
@@ -22,13 +23,25 @@ from settings import Settings
 
 
 @strawberry.type
-class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, SeriesQueries):
+class Query(
+    AccessQueries,
+    OrganizationQueries,
+    NumberQueries,
+    SearchQueries,
+    SeriesQueries,
+    OperatorQueries,
+):
     pass
 
 
 @strawberry.type
 class Mutation(
-    OrganizationMutations, SeriesMutations, NumberMutations, AllocationMutations, AccessMutations
+    OrganizationMutations,
+    SeriesMutations,
+    NumberMutations,
+    AllocationMutations,
+    AccessMutations,
+    OperatorMutations,
 ):
     pass
 

@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import intake, lifecycle, organizations, search, series, transactions
-from domain.access import Caller
+from domain import intake, lifecycle, operators, organizations, search, series, transactions
+from domain.access import Caller, Viewer
 from domain.csv.fields import Fields
 from domain.csv.rows import BadRow, Batch, Row, RowReader, first_over, some
 from domain.errors import DomainError, ErrorCode, Problems
@@ -105,7 +105,7 @@ async def import_csv(
     if reader.header_problem is not None:
         report.bad(reader.header_problem)
         return report
-    writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of)
+    writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of, caller.viewer)
     run = _Run(reader, report, writer, progress or (lambda _records: None))
     run.limit_answers(caller.viewer.org_path, allowance)
     exhausted = False
@@ -286,11 +286,14 @@ class _Run:
 class _Writer:
     """Inserts checked rows into one pool, with one ADDED event per number."""
 
-    def __init__(self, pool_id: int, now: datetime, actor: str, series_of: SeriesOf) -> None:
+    def __init__(
+        self, pool_id: int, now: datetime, actor: str, series_of: SeriesOf, viewer: Viewer
+    ) -> None:
         self.pool_id = pool_id
         self.now = now
         self.actor = actor
         self.series_of = series_of
+        self.viewer = viewer
 
     async def insert(self, session: AsyncSession, rows: Sequence[Row]) -> int:
         values = [
@@ -299,6 +302,7 @@ class _Writer:
         if not values:
             return 0
         inserted = await self._numbers(session, values)
+        await operators.link_numbers(session, self.viewer, inserted, self.now)
         await lifecycle.record_where(
             session,
             inserted,
