@@ -124,23 +124,6 @@ async def _nearest(session: AsyncSession, chain: list[int], keys: list[str]) -> 
     return {key: linked for key, (_, linked) in best.items()}
 
 
-async def link_numbers(
-    session: AsyncSession, viewer: Viewer, numbers: sa.ColumnElement[bool], now: datetime
-) -> None:
-    """Link the numbers `numbers` selects to the operators of their vendor names, and
-    spell their vendor as the operator's name (the CSV import's step, set-based)."""
-    vendors = list(await session.scalars(sa.select(Number.vendor).where(numbers).distinct()))
-    linked = await link(session, viewer, vendors, now)
-    for vendor in vendors:
-        found = linked[vendor.strip()]
-        await session.execute(
-            sa.update(Number)
-            .where(numbers, Number.vendor == vendor)
-            .values(operator_id=found.operator_id, vendor=found.name)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def _check_name(problems: Problems, name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME:

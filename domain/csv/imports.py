@@ -50,11 +50,12 @@ REMARK = "imported from CSV"
 
 # The table itself: a Core INSERT skips the ORM's per-row bookkeeping.
 _NUMBERS = cast(sa.Table, Number.__table__)
-_ROW_COLUMNS = ("e164", *Fields._fields, "series_id")
+_ROW_COLUMNS = ("e164", *Fields._fields, "series_id", "operator_id")
 # Types of the PostgreSQL arrays the rows are sent in; the rest are text.
 _ARRAY_ITEM: dict[str, Any] = {
     "capabilities": sa.Integer(),
     "series_id": sa.Integer(),
+    "operator_id": sa.Integer(),
     "golden": sa.Boolean(),
     "ported_in": sa.Boolean(),
 }
@@ -296,13 +297,25 @@ class _Writer:
         self.viewer = viewer
 
     async def insert(self, session: AsyncSession, rows: Sequence[Row]) -> int:
+        if not rows:
+            return 0
+        # Each vendor named is its operator's name, linked as addNumbers links it.
+        linked = await operators.link(
+            session, self.viewer, {row.fields.vendor for row in rows}, self.now
+        )
         values = [
-            (number, *row.fields, self.series_of(number)) for row in rows for number in row.numbers
+            (
+                number,
+                *row.fields._replace(vendor=linked[row.fields.vendor.strip()].name),
+                self.series_of(number),
+                linked[row.fields.vendor.strip()].operator_id,
+            )
+            for row in rows
+            for number in row.numbers
         ]
         if not values:
             return 0
         inserted = await self._numbers(session, values)
-        await operators.link_numbers(session, self.viewer, inserted, self.now)
         await lifecycle.record_where(
             session,
             inserted,
