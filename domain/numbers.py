@@ -13,8 +13,9 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import intake, number_policy, organizations, phone, series
+from domain import intake, number_policy, operators, organizations, phone, series
 from domain.access import Caller, Viewer
+from domain.csv import ranges
 from domain.details import (
     MAX_RESERVATION_TAG,
     MAX_VENDOR,
@@ -297,16 +298,17 @@ async def add(
         )
     if not numbers:
         problems.add(ErrorCode.VALIDATION, "name at least one number", ["input", "numbers"])
-    if len(numbers) > caller.policy.max_add:
+    given = _expanded(numbers, country, caller.policy.max_add, problems)
+    if len(given) > caller.policy.max_add:
         problems.add(
             ErrorCode.LIMIT_EXCEEDED,
             f"add at most {caller.policy.max_add} numbers a call (import for more); "
-            f"{len(numbers)} given",
+            f"{sum(ranges.count(raw, country) for raw in numbers)} given",
             ["input", "numbers"],
         )
         problems.raise_if_any()
     wanted: dict[str, tuple[str, ...]] = {}
-    for index, raw in enumerate(numbers):
+    for index, raw in given:
         path: tuple[str, ...] = ("input", "numbers", str(index))
         if not phone.is_country(country):
             break  # reported once, above; numbers cannot be judged without it
@@ -337,8 +339,10 @@ async def add(
     assert pool is not None
     now = caller.clock.now()
     series_of = await series.matcher(session)
+    operator = (await operators.link(session, caller.viewer, [vendor], now))[vendor.strip()]
     fields = {
-        "vendor": vendor.strip(),
+        "vendor": operator.name,
+        "operator_id": operator.operator_id,
         "country": country,
         "capabilities": capability_mask(details.capabilities or [Capability.VOICE]),
         "golden": False,
@@ -375,6 +379,28 @@ async def add(
         remark=None,
     )
     return rows
+
+
+def _expanded(
+    numbers: Sequence[str], country: str, limit: int, problems: Problems
+) -> list[tuple[int, str]]:
+    """Each number given, with its index; a range (`+6561000100-+6561000149`, any notation
+    on both ends) as its numbers, at most `limit` + 1 of them (enough to refuse it)."""
+    given: list[tuple[int, str]] = []
+    for index, raw in enumerate(numbers):
+        written = ranges.ends(raw, country) if phone.is_country(country) else None
+        if written is None:
+            given.append((index, raw))
+            continue
+        found = ranges.span(*written)
+        if isinstance(found, str):
+            problems.add(ErrorCode.VALIDATION, found, ["input", "numbers", str(index)], raw)
+            continue
+        start, end = found
+        width = len(written[0]) - 1
+        last = min(end, start + limit - len(given))
+        given.extend((index, f"+{n:0{width}d}") for n in range(start, last + 1))
+    return given
 
 
 async def find(session: AsyncSession, viewer: Viewer, raw: str) -> Number | None:

@@ -17,14 +17,22 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, UnaryExpression
 
-from domain import ids, organizations, patterns, phone
+from domain import ids, lookups, organizations, patterns, phone
 from domain.access import Viewer
 from domain.details import capability_mask
 from domain.errors import ErrorCode, Problems
 from domain.organizations import subtree_clause
 from domain.pagination import Page, PageRequest, make_page
 from domain.series import TYPE_NAME as SERIES_TYPE
-from models import Capability, Number, NumberState, Organization, Series
+from models import (
+    Capability,
+    DeletionReason,
+    Number,
+    NumberState,
+    Organization,
+    ReservationReason,
+    Series,
+)
 from models.numbers import NUMBER_COLUMNS, NumberRecord, NumberStateCount
 
 MAX_FILTER_NUMBERS = 10_000
@@ -50,6 +58,11 @@ class NumberFilter:
     organization_id: str | None = None
     include_descendants: bool = False
     expires_before: datetime | None = None
+    notes: str | None = None
+    reservation_reasons: Sequence[ReservationReason] | None = None
+    reserved_for_id: str | None = None
+    deletion_reasons: Sequence[DeletionReason] | None = None
+    operator_ids: Sequence[str] | None = None
 
 
 async def build(
@@ -94,6 +107,16 @@ async def build(
         series_id = await session.scalar(sa.select(Series.id).where(Series.uuid == key))
         # An unknown series selects nothing, as a filter on any other unknown value does.
         where.append(Number.series_id == (series_id or -1))
+    where += await lookups.clauses(
+        session,
+        viewer,
+        problems,
+        notes=spec.notes,
+        reservation_reasons=spec.reservation_reasons,
+        reserved_for_id=spec.reserved_for_id,
+        deletion_reasons=spec.deletion_reasons,
+        operator_ids=spec.operator_ids,
+    )
     return where
 
 

@@ -1,7 +1,7 @@
 """Series: the provider's catalogue of E.164 prefixes, each in one country."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 import phonenumbers
@@ -70,16 +70,36 @@ async def find(session: AsyncSession, key: UUID) -> Series | None:
     return (await session.scalars(sa.select(Series).where(Series.uuid == key))).one_or_none()
 
 
-async def list_all(session: AsyncSession, page: PageRequest) -> Page[Series]:
-    query = sa.select(Series)
+def matching(search: str | None, country: str | None) -> list[sa.ColumnElement[bool]]:
+    """Series whose name or prefix holds `search` (any case), of `country`."""
+    where: list[sa.ColumnElement[bool]] = []
+    if search is not None and search.strip():
+        folded = search.strip().lower()
+        prefix = phone.ascii_digits(search.strip())
+        where.append(
+            sa.or_(
+                sa.func.lower(Series.name).contains(folded, autoescape=True),
+                Series.prefix.contains(prefix, autoescape=True),
+            )
+        )
+    if country is not None:
+        where.append(Series.country == country.strip().upper())
+    return where
+
+
+async def list_all(
+    session: AsyncSession, page: PageRequest, where: Sequence[sa.ColumnElement[bool]] = ()
+) -> Page[Series]:
+    query = sa.select(Series).where(*where)
     if page.after is not None:
         query = query.where(Series.prefix > str(page.after[0]))
     rows = (await session.scalars(query.order_by(Series.prefix).limit(page.first + 1))).all()
     return make_page(rows, page)
 
 
-async def count_all(session: AsyncSession) -> int:
-    return (await session.execute(sa.select(sa.func.count()).select_from(Series))).scalar_one()
+async def count_all(session: AsyncSession, where: Sequence[sa.ColumnElement[bool]] = ()) -> int:
+    query = sa.select(sa.func.count()).select_from(Series).where(*where)
+    return (await session.execute(query)).scalar_one()
 
 
 class Matcher:

@@ -38,6 +38,7 @@ __all__ = [
     "Token",
 ]
 from models.numbers import AfterHold
+from models.operators import Operator
 from models.policy import NumberPolicy
 
-__all__ += ["AfterHold", "NumberPolicy"]
+__all__ += ["AfterHold", "NumberPolicy", "Operator"]

@@ -85,6 +85,8 @@ class Number(Base):
     country: Mapped[str] = mapped_column(sa.String(2))
     sku: Mapped[str] = mapped_column(sa.String(100))
     vendor: Mapped[str] = mapped_column(sa.String(100))
+    # The operator named `vendor` (migration 0010 linked every number it found).
+    operator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("operators.id"), index=True)
     capabilities: Mapped[int] = mapped_column(sa.Integer)
     routing: Mapped[str | None] = mapped_column(sa.String(200))
     golden: Mapped[bool] = mapped_column(sa.Boolean)

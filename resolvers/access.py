@@ -2,13 +2,14 @@
 
 import strawberry
 
-from domain import ids, numbers, organizations, series, tokens
+from domain import ids, numbers, operators, organizations, series, tokens
 from resolvers.mutation import run
 from schema.access import CreateTokenInput, TokenPayload, Viewer
 from schema.common import Node
 from schema.context import Info
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
 from schema.numbers import NumberType
+from schema.operators import OperatorType
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
 from schema.tokens import TokenType
@@ -48,6 +49,14 @@ class AccessQueries:
             if type_name == tokens.TYPE_NAME:
                 token = await tokens.find_visible(session, ctx.viewer, id)
                 return TokenType.from_row(token) if token is not None else None
+            if type_name == operators.TYPE_NAME:
+                operator_key = ids.decode_uuid(id, operators.TYPE_NAME)
+                found = (
+                    await operators.find(session, ctx.viewer, operator_key)
+                    if operator_key
+                    else None
+                )
+                return OperatorType.from_row(found) if found is not None else None
         return None
 
 

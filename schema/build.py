@@ -12,6 +12,7 @@ from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
 from resolvers.events import EventQueries, EventSubscriptions
 from resolvers.numbers import NumberMutations, NumberQueries
+from resolvers.operators import OperatorMutations, OperatorQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.policy import PolicyMutations
 from resolvers.search import SearchQueries
@@ -34,6 +35,7 @@ class Query(
     SeriesQueries,
     TokenQueries,
     EventQueries,
+    OperatorQueries,
 ):
     pass
 
@@ -47,6 +49,7 @@ class Mutation(
     AccessMutations,
     PolicyMutations,
     TokenMutations,
+    OperatorMutations,
 ):
     pass
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain import history, inventory, number_policy, organizations, search
+from domain import history, inventory, number_policy, operators, organizations, search
 from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
@@ -16,6 +16,7 @@ from domain.pagination import Page, PageRequest
 from models import NumberEvent, NumberState, Organization, Series
 from models.database import Database
 from models.numbers import NumberRecord
+from models.operators import Operator
 
 # (number id, first, id of the event the page starts after)
 HistoryKey = tuple[int, int, int | None]
@@ -39,6 +40,8 @@ class Loaders:
         self.pool_page = DataLoader[PoolKey, Page[NumberRecord]](self._load_pool_pages)
         self.pool_count = DataLoader[PoolKey, int](self._load_pool_counts)
         self.policy_overrides = DataLoader[int, Overrides](self._load_policy_overrides)
+        self.operator = DataLoader[int, Operator | None](self._load_operators)
+        self.operator_counts = DataLoader[int, dict[NumberState, int]](self._load_operator_counts)
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
         async with self._db.read_statements() as session:
@@ -60,6 +63,18 @@ class Loaders:
         async with self._db.read_statements() as session:
             found = await number_policy.overrides(session, keys)
         return [found.get(key, Overrides()) for key in keys]
+
+    async def _load_operators(self, keys: Sequence[int]) -> list[Operator | None]:
+        assert self._viewer is not None
+        async with self._db.read_statements() as session:
+            found = await operators.by_ids(session, self._viewer, keys)
+        return [found.get(key) for key in keys]
+
+    async def _load_operator_counts(self, keys: Sequence[int]) -> list[dict[NumberState, int]]:
+        assert self._viewer is not None
+        async with self._db.read_statements() as session:
+            found = await operators.state_counts(session, self._viewer, keys)
+        return [found[key] for key in keys]
 
     def _pools(self) -> str | None:
         """The subtree whose events the viewer reads: every event for the provider's tokens."""

@@ -4,6 +4,7 @@ import enum
 import functools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
@@ -23,6 +24,9 @@ from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.policy import AfterHoldState
 from schema.series import SeriesType
+
+if TYPE_CHECKING:
+    from schema.operators import OperatorType
 
 TYPE_NAME = "Number"
 
@@ -207,6 +211,17 @@ class NumberType(Node):
             return None
         row = await info.context.loaders.series.load(self.row.series_id)
         return SeriesType.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def operator(
+        self, info: Info
+    ) -> Annotated["OperatorType", strawberry.lazy("schema.operators")] | None:
+        from schema.operators import OperatorType
+
+        if self.row.operator_id is None:
+            return None
+        row = await info.context.loaders.operator.load(self.row.operator_id)
+        return OperatorType.from_row(row) if row is not None else None
 
     @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED.")
     async def owner_uuid(self, info: Info) -> UUID | None:

@@ -11,7 +11,7 @@ from domain.pagination import Page, encode_cursor
 from models import NumberState as NumberStateModel
 from models.numbers import NumberRecord
 from schema.common import BY_ID_OR_UUID, CountedConnection, PageInfo
-from schema.numbers import Capability, NumberState, NumberType
+from schema.numbers import Capability, DeletionReason, NumberState, NumberType, ReservationReason
 
 PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
 for any run of digits. Without "*": a leading "+" matches from the start
@@ -52,6 +52,18 @@ class NumberFilterInput:
     expires_before: datetime | None = strawberry.field(
         default=None, description="Reservations or locks that lapse before this time."
     )
+    notes: str | None = strawberry.field(
+        default=None, description="Case-insensitive, anywhere in the notes."
+    )
+    reservation_reasons: list[ReservationReason] | None = None  # type: ignore[valid-type]
+    reserved_for_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=f"The organization a reservation holds the number for. {BY_ID_OR_UUID}",
+    )
+    deletion_reasons: list[DeletionReason] | None = None  # type: ignore[valid-type]
+    operator_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="At most 100."
+    )
 
     def to_domain(self) -> search.NumberFilter:
         return search.NumberFilter(
@@ -73,6 +85,13 @@ class NumberFilterInput:
             organization_id=self.organization_id,
             include_descendants=bool(self.include_descendants),
             expires_before=self.expires_before,
+            notes=self.notes,
+            reservation_reasons=tuple(self.reservation_reasons)
+            if self.reservation_reasons
+            else None,
+            reserved_for_id=self.reserved_for_id,
+            deletion_reasons=tuple(self.deletion_reasons) if self.deletion_reasons else None,
+            operator_ids=tuple(self.operator_ids) if self.operator_ids is not None else None,
         )
 
 

@@ -68,3 +68,11 @@ class SeriesPayload:
     @classmethod
     def refused(cls, errors: list[UserError]) -> "SeriesPayload":
         return cls(series=None, user_errors=errors)
+
+
+@strawberry.input
+class SeriesFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive, in the name or the prefix."
+    )
+    country: str | None = None

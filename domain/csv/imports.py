@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import intake, lifecycle, organizations, search, series, transactions
-from domain.access import Caller
+from domain import intake, lifecycle, operators, organizations, search, series, transactions
+from domain.access import Caller, Viewer
 from domain.csv import states
 from domain.csv.fields import Fields
 from domain.csv.rows import IMPORTABLE, BadRow, Batch, Row, RowReader, first_over, some
@@ -53,11 +53,12 @@ REMARK = "imported from CSV"
 
 # The table itself: a Core INSERT skips the ORM's per-row bookkeeping.
 _NUMBERS = cast(sa.Table, Number.__table__)
-_ROW_COLUMNS = ("e164", *Fields._fields, "series_id")
+_ROW_COLUMNS = ("e164", *Fields._fields, "series_id", "operator_id")
 # Types of the PostgreSQL arrays the rows are sent in; the rest are text.
 _ARRAY_ITEM: dict[str, Any] = {
     "capabilities": sa.Integer(),
     "series_id": sa.Integer(),
+    "operator_id": sa.Integer(),
     "golden": sa.Boolean(),
     "ported_in": sa.Boolean(),
 }
@@ -112,7 +113,7 @@ async def import_csv(
     if reader.header_problem is not None:
         report.bad(reader.header_problem)
         return report
-    writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of)
+    writer = _Writer(pool.id, caller.clock.now(), caller.actor, series_of, caller.viewer)
     run = _Run(reader, report, writer, progress or (lambda _records: None), pool.path)
     run.limit_answers(caller.viewer.org_path, allowance)
     exhausted = False
@@ -356,15 +357,31 @@ _ORGANIZATION_COLUMN = {NumberState.RESERVED: "reserved_for_id", NumberState.ASS
 class _Writer:
     """Inserts checked rows into one pool, with one ADDED event per number."""
 
-    def __init__(self, pool_id: int, now: datetime, actor: str, series_of: SeriesOf) -> None:
+    def __init__(
+        self, pool_id: int, now: datetime, actor: str, series_of: SeriesOf, viewer: Viewer
+    ) -> None:
         self.pool_id = pool_id
         self.now = now
         self.actor = actor
         self.series_of = series_of
+        self.viewer = viewer
 
     async def insert(self, session: AsyncSession, rows: Sequence[Row]) -> int:
+        if not rows:
+            return 0
+        # Each vendor named is its operator's name, linked as addNumbers links it.
+        linked = await operators.link(
+            session, self.viewer, {row.fields.vendor for row in rows}, self.now
+        )
         values = [
-            (number, *row.fields, self.series_of(number)) for row in rows for number in row.numbers
+            (
+                number,
+                *row.fields._replace(vendor=linked[row.fields.vendor.strip()].name),
+                self.series_of(number),
+                linked[row.fields.vendor.strip()].operator_id,
+            )
+            for row in rows
+            for number in row.numbers
         ]
         if not values:
             return 0

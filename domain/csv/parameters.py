@@ -11,16 +11,44 @@ from uuid import UUID
 
 from domain import ids, organizations
 from domain.errors import ErrorCode, Problems
+from domain.operators import TYPE_NAME as OPERATOR_TYPE
 from domain.search import NumberFilter
 from domain.series import TYPE_NAME as SERIES_TYPE
 from domain.times import parse_aware
-from models import Capability, NumberState
+from models import Capability, DeletionReason, NumberState, ReservationReason
 
-_LIST_FIELDS = {"states", "numbers", "capabilities"}
-_TEXT_FIELDS = {"pattern", "sku", "vendor", "country", "routing", "visible_to_domain", "tag"}
+_LIST_FIELDS = {
+    "states",
+    "numbers",
+    "capabilities",
+    "reservation_reasons",
+    "deletion_reasons",
+    "operator_ids",
+}
+_TEXT_FIELDS = {
+    "pattern",
+    "sku",
+    "vendor",
+    "country",
+    "routing",
+    "visible_to_domain",
+    "tag",
+    "notes",
+}
+_ENUM_LISTS: dict[str, Any] = {
+    "states": NumberState,
+    "capabilities": Capability,
+    "reservation_reasons": ReservationReason,
+    "deletion_reasons": DeletionReason,
+}
+_ORGANIZATION_FIELDS = {"organization_id", "reserved_for_id"}
 _BOOL_FIELDS = {"golden", "ported_in", "include_descendants"}
 _UUID_FIELDS = {"subscription_uuid", "owner_uuid"}
-_ID_FIELDS = {"series_id": SERIES_TYPE, "organization_id": organizations.TYPE_NAME}
+_ID_FIELDS = {
+    "series_id": SERIES_TYPE,
+    "organization_id": organizations.TYPE_NAME,
+    "reserved_for_id": organizations.TYPE_NAME,
+}
 FILTER_FIELDS = frozenset(
     _LIST_FIELDS | _TEXT_FIELDS | _BOOL_FIELDS | _UUID_FIELDS | set(_ID_FIELDS) | {"expires_before"}
 )
@@ -78,7 +106,7 @@ def _scalar(key: str, text: str, problems: Problems) -> Any:
         if key_uuid is None:
             problems.add(ErrorCode.VALIDATION, f"{text!r} is not a UUID", field)
         return key_uuid
-    if key == "organization_id" and organizations.key_of(text) is None:
+    if key in _ORGANIZATION_FIELDS and organizations.key_of(text) is None:
         problems.add(ErrorCode.VALIDATION, organizations.not_a_reference(text), field)
         return None
     if key in _ID_FIELDS:
@@ -89,7 +117,9 @@ def _scalar(key: str, text: str, problems: Problems) -> Any:
 def _list_items(key: str, items: list[str], problems: Problems) -> list[Any]:
     if key == "numbers":
         return items
-    names: Any = NumberState if key == "states" else Capability
+    if key == "operator_ids":
+        return [global_id(item, OPERATOR_TYPE) for item in items]
+    names = _ENUM_LISTS[key]
     found = []
     for item in items:
         member = names.__members__.get(item.upper())

@@ -21,10 +21,10 @@ from typing import Any
 import graphql
 import sqlalchemy as sa
 
-from domain import access, ids, series, tokens
+from domain import access, ids, operators, series, tokens
 from domain.details import NumberDetails
 from domain.pagination import encode_cursor
-from models import Base, Organization, OrganizationKind, Role, Token
+from models import Base, Operator, Organization, OrganizationKind, Role, Token
 from models.database import Database
 from schema.build import build_schema
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
@@ -55,6 +55,7 @@ TEXTS = {
     "routing": "{} routing",
     "visibleToDomain": "{}.example",
     "tag": "{} tag",
+    "notes": "{} notes",
 }
 SERIES_PREFIX = "+6561"
 
@@ -88,7 +89,9 @@ class Tenant:
         return self.tokens[Role.ADMIN]
 
     def text(self, name: str) -> str:
-        return TEXTS[name].format(self.secret)
+        # A vendor names an operator its reseller keeps, which the reseller's other
+        # customers see (DESIGN, "Operators"): a shared name, not the tenant's secret.
+        return TEXTS[name].format(self.label if name == "vendor" else self.secret)
 
     def secrets(self) -> list[str]:
         """Every string that would show this tenant's data if an answer held it."""
@@ -114,6 +117,14 @@ def token_gid(key: str) -> str:
     return ids.encode(tokens.TYPE_NAME, key)
 
 
+@dataclass(frozen=True)
+class OperatorRef:
+    gid: str
+    name_key: str
+    id: int
+    keeper_path: str
+
+
 @dataclass
 class Tenancy:
     api: Api
@@ -121,6 +132,17 @@ class Tenancy:
     series_gid: str
     # Last event id of each number, for history cursors.
     last_event: dict[str, int] = field(default_factory=dict)
+    # The operator of each tenant's vendor.
+    operators: dict[str, "OperatorRef"] = field(default_factory=dict)
+
+    def operators_hidden_from(self, label: str) -> list["OperatorRef"]:
+        """Operators kept neither in the viewer's subtree nor on its path to the root."""
+        path = self.tenants[label].org.path
+        return [
+            o
+            for o in self.operators.values()
+            if not (path.startswith(o.keeper_path) or o.keeper_path.startswith(path))
+        ]
 
     def within(self, label: str) -> list[Tenant]:
         """The tenants a token of `label` may see: its organization's subtree."""
@@ -190,6 +212,18 @@ async def build_tenancy(api: Api) -> Tenancy:
             )
         )
         tenancy.last_event = {e164: last for e164, last in rows}
+        vendors = {tenant.text("vendor"): label for label, tenant in tenancy.tenants.items()}
+        named = await session.execute(
+            sa.select(
+                Operator.name, Operator.uuid, Operator.name_key, Operator.id, Organization.path
+            )
+            .join(Organization, Organization.id == Operator.organization_id)
+            .where(Operator.name.in_(vendors))
+        )
+        tenancy.operators = {
+            vendors[name]: OperatorRef(ids.encode(operators.TYPE_NAME, key), name_key, row_id, path)
+            for name, key, name_key, row_id, path in named
+        }
     return tenancy
 
 
@@ -207,7 +241,7 @@ async def _stock(world: World, tenancy: Tenancy, tenant: Tenant, holder: Tenant)
         routing=texts["routing"],
         visible_to_domain=texts["visibleToDomain"],
         tag=texts["tag"],
-        notes=f"{secret} notes",
+        notes=texts["notes"],
     )
     await own.add_named(list(e164.values()), vendor=texts["vendor"], details=details)
     reserved = [e164["reserved"]]
@@ -381,6 +415,33 @@ def _cursor(key: Callable[[Tenancy, Tenant, str], Any]) -> Target:
     )
 
 
+def _made_up_operator() -> str:
+    return ids.encode(operators.TYPE_NAME, uuid.uuid4())
+
+
+# Operators the viewer can see are no secret (its reseller's and the provider's); the
+# ones it cannot must be answered as made-up ones are.
+OPERATOR_ID = Target(
+    own=lambda t, viewer: _made_up_operator(),
+    foreign=lambda t, viewer: [o.gid for o in t.operators_hidden_from(viewer)],
+    stand_in=lambda t, viewer, _v: _made_up_operator(),
+)
+# Numbers of another tenant's operator are not the viewer's, whoever keeps the operator.
+OPERATOR_IDS = Target(
+    own=lambda t, viewer: [t.operators[viewer].gid],
+    foreign=lambda t, viewer: [[t.operators[f.label].gid for f in t.foreign(viewer)]],
+    stand_in=lambda t, viewer, _v: [_made_up_operator()],
+)
+OPERATOR_CURSOR = Target(
+    own=lambda t, viewer: None,
+    foreign=lambda t, viewer: [
+        encode_cursor(o.name_key, str(o.id)) for o in t.operators_hidden_from(viewer)
+    ],
+    stand_in=lambda t, viewer, _v: None,
+    expect=Expect.SCOPED,
+)
+
+
 def _constant(value: Any) -> Neutral:
     return Neutral(lambda _t, _viewer: value)
 
@@ -441,6 +502,15 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("NumberFilter", "pattern"): NUMBER,
     **{("NumberFilter", name): _text(name) for name in TEXTS},
     ("NumberFilter", "includeDescendants"): _constant(True),
+    ("NumberFilter", "operatorIds"): OPERATOR_IDS,
+    ("NumberFilter", "reservationReasons"): _constant(["MANUAL", "SUBSCRIPTION_EXPIRED"]),
+    ("NumberFilter", "deletionReasons"): _constant(["FAULTY"]),
+    ("SeriesFilter", "search"): _constant("singapore"),
+    ("OperatorFilter", "resellerId"): ORG_ID,
+    ("CreateOperatorInput", "resellerId"): ORG_ID,
+    ("UpdateOperatorInput", "id"): OPERATOR_ID,
+    ("DeleteOperatorInput", "id"): OPERATOR_ID,
+    ("Query.operators", "after"): OPERATOR_CURSOR,
     # What a request sets rather than names.
     ("AddNumbersInput", "numbers"): NEW_NUMBERS,
     ("AddNumbersInput", "vendor"): _constant("isolation vendor"),
