@@ -159,6 +159,7 @@ def sweep() -> None:
 async def _sweep_once() -> None:
     from domain import notices
     from domain.mail import mailer_from_settings
+    from domain.policy import Policy
     from domain.sweep import sweep_and_deliver
 
     settings = get_settings()
@@ -169,6 +170,7 @@ async def _sweep_once() -> None:
             SystemClock(),
             mailer_from_settings(settings),
             notices.NoticeRules.from_settings(settings),
+            Policy.from_settings(settings),
         )
         async with db.read() as session:
             failures = await notices.failed(session)

@@ -12,6 +12,8 @@ class Policy:
     expired_hold: timedelta = timedelta(days=56)
     terminated_hold: timedelta = timedelta(days=28)
     swap_hold: timedelta = timedelta(days=1)
+    # Held for the owner after a cancelled paid term ended (NUMBRA_CANCELLED_HOLD_DAYS).
+    cancelled_hold: timedelta = timedelta(days=28)
     lock: timedelta = timedelta(days=90)
     max_batch: int = 1_000
     max_add: int = 50
@@ -28,6 +30,7 @@ class Policy:
             expired_hold=timedelta(days=settings.expired_hold_days),
             terminated_hold=timedelta(days=settings.terminated_hold_days),
             swap_hold=timedelta(days=settings.swap_hold_days),
+            cancelled_hold=timedelta(days=settings.cancelled_hold_days),
             lock=timedelta(days=settings.lock_days),
             max_batch=settings.max_batch_size,
             max_tree_depth=settings.max_tree_depth,

@@ -20,12 +20,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import notices
+from domain import notices, terms
 from domain.clock import Clock
 from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
 from domain.notice_delivery import Outcome, deliver
 from domain.notices import NoticeRules
+from domain.policy import Policy
 from models import Number, NumberState
 from models.database import Database
 
@@ -111,23 +112,29 @@ async def _lapse_all(db: Database, state: NumberState, now: datetime) -> int:
             return total
 
 
-async def sweep(db: Database, clock: Clock, rules: NoticeRules) -> SweepReport:
+async def sweep(
+    db: Database, clock: Clock, rules: NoticeRules, policy: Policy | None = None
+) -> SweepReport:
     now = clock.now()
+    # Paid terms first: a term that ends puts its number on hold, which may lapse below.
+    await terms.sweep_terms(db, now, policy or Policy())
     reservations = await _lapse_all(db, NumberState.RESERVED, now)
     locks = await _lapse_all(db, NumberState.LOCKED, now)
     async with db.write() as session:
         scheduled = await notices.schedule(session, now, rules.before)
         cancelled = await notices.cancel_stale(session)
+        scheduled += await terms.schedule_notices(session, now, rules.before)
+        cancelled += await terms.cancel_stale_notices(session)
     async with db.read() as session:
         due = await notices.claimable(session, now)
     return SweepReport(reservations, locks, scheduled, cancelled, due)
 
 
 async def sweep_and_deliver(
-    db: Database, clock: Clock, mailer: Mailer, rules: NoticeRules
+    db: Database, clock: Clock, mailer: Mailer, rules: NoticeRules, policy: Policy | None = None
 ) -> tuple[SweepReport, Counter[Outcome]]:
     """One sweep, then each due notice delivered here and now (`numbra sweep`)."""
-    report = await sweep(db, clock, rules)
+    report = await sweep(db, clock, rules, policy)
     outcomes: Counter[Outcome] = Counter()
     for notice_id in report.notices_due:
         outcomes[await deliver(db, notice_id, clock=clock, mailer=mailer, rules=rules)] += 1

@@ -13,6 +13,7 @@ import dramatiq
 
 from domain import notice_delivery
 from domain.notice_delivery import Outcome
+from domain.policy import Policy
 from domain.sweep import SweepReport, sweep
 from jobs import context
 from jobs.broker import broker
@@ -34,7 +35,7 @@ async def _sweep() -> SweepReport:
     job = context.current()
     db = _database()
     try:
-        return await sweep(db, job.clock, job.rules)
+        return await sweep(db, job.clock, job.rules, Policy.from_settings(job.settings))
     finally:
         await db.dispose()
 

@@ -14,6 +14,7 @@ from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
+from resolvers.terms import TermMutations
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
@@ -28,7 +29,12 @@ class Query(AccessQueries, OrganizationQueries, NumberQueries, SearchQueries, Se
 
 @strawberry.type
 class Mutation(
-    OrganizationMutations, SeriesMutations, NumberMutations, AllocationMutations, AccessMutations
+    OrganizationMutations,
+    SeriesMutations,
+    NumberMutations,
+    AllocationMutations,
+    AccessMutations,
+    TermMutations,
 ):
     pass
 

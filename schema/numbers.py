@@ -21,6 +21,7 @@ from schema.common import BY_ID_OR_UUID, OWNER_UUID, Node, PageInfo, UserError
 from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
+from schema.terms import BillingTerm, BillingTermInput
 
 TYPE_NAME = "Number"
 
@@ -192,6 +193,10 @@ class NumberType(Node):
         return org
 
     @strawberry.field
+    def billing(self) -> BillingTerm | None:
+        return BillingTerm.of(self.row)
+
+    @strawberry.field
     async def series(self, info: Info) -> SeriesType | None:
         if self.row.series_id is None:
             return None
@@ -299,6 +304,11 @@ class AssignNumbersInput:
         "for or one below it. Defaults to the pool's organization.",
     )
     remark: str | None = None
+    billing: BillingTermInput | None = strawberry.field(
+        default=None,
+        description="Numbra renews the service itself when given; without it billing drives "
+        "the subscription events.",
+    )
 
 
 @strawberry.input

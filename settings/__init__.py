@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     expired_hold_days: int = Field(56, ge=1)
     terminated_hold_days: int = Field(28, ge=1)
     swap_hold_days: int = Field(1, ge=1)
+    cancelled_hold_days: int = Field(28, ge=1)
     lock_days: int = Field(90, ge=1)
     notice_days_before: int = Field(7, ge=0)
 
