@@ -54,6 +54,12 @@ class Action(enum.StrEnum):
     RETIRE = "RETIRED"
     ALLOCATE = "ALLOCATED"
     WITHDRAW = "WITHDRAWN"
+    # The paid service term (domain/terms.py); RENEW is the operator's and the sweep's.
+    CANCEL = "CANCELLED"
+    RESTORE = "RESTORED"
+    RENEW = "RENEWED"
+    SET_BILLING_CYCLES = "BILLING_CYCLES_SET"
+    SERVICE_END = "SERVICE_ENDED"
 
 
 # (state, action) -> state. A pair that is not here is INVALID_TRANSITION.
@@ -77,6 +83,12 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.RETIRE: {RESERVED: DELETED},
     Action.ALLOCATE: {AVAILABLE: AVAILABLE, RESERVED: RESERVED},
     Action.WITHDRAW: {AVAILABLE: AVAILABLE},
+    # A number with a paid term (its guards refuse the others, saying why).
+    Action.CANCEL: {ASSIGNED: ASSIGNED},
+    Action.RESTORE: {ASSIGNED: ASSIGNED},
+    Action.RENEW: {ASSIGNED: ASSIGNED, RESERVED: ASSIGNED},
+    Action.SET_BILLING_CYCLES: {ASSIGNED: ASSIGNED},
+    Action.SERVICE_END: {ASSIGNED: RESERVED},
 }
 
 # Columns that describe one state, and the states in which each may hold a value;
@@ -96,6 +108,12 @@ FILLED_IN: dict[str, tuple[NumberState, ...]] = {
     "subscription_uuid": (ASSIGNED,),
     "owner_id": (ASSIGNED,),
     "deletion_reason": (DELETED,),
+    # A term's period and cycles stay while its number is held after the term ended, so
+    # renewNumbers can bring it back; what is paid and the cancellation go with the service.
+    "billing_period_months": (ASSIGNED, RESERVED),
+    "billing_cycles": (ASSIGNED, RESERVED),
+    "paid_until": (ASSIGNED,),
+    "cancelled_at": (ASSIGNED,),
 }
 STATE_COLUMNS = tuple(FILLED_IN)
 

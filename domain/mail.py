@@ -85,6 +85,21 @@ def _text(mail: NoticeMail) -> _Text:
                 "To let it go: do nothing, or release it now.",
             ],
         )
+    if mail.kind is NoticeKind.SERVICE_ENDING:
+        return _Text(
+            subject=f"Service on {number} for {org} ends {when}",
+            lead=(
+                f"The phone number {number} of {org} is paid until {when}, and its term "
+                f"will not renew (it was cancelled, or no billing cycles are left). Then the "
+                f"service ends and the number is held for {org} for a while before it is "
+                f"released."
+            ),
+            steps=[
+                "To keep it: restore the service (if it was cancelled), add billing cycles, "
+                "or renew it before then.",
+                "To let it go: do nothing.",
+            ],
+        )
     if mail.kind is NoticeKind.LOCK_LAPSING:
         return _Text(
             subject=f"Lock on {number} in the pool of {pool} ends {when}",

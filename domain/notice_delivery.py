@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import lifecycle
+from domain import lifecycle, terms
 from domain.clock import Clock
 from domain.mail import Mailer, MailError, NoticeMail, compose, mail_address, one_line
 from domain.notices import AHEAD, OPEN, SYSTEM, NoticeRules
@@ -82,6 +82,8 @@ async def deliver(
 
 
 def _applies(notice: Notice, number: Number) -> bool:
+    if notice.kind is NoticeKind.SERVICE_ENDING:
+        return terms.ending(number, notice.expires_at)
     state = AHEAD.get(notice.kind)
     return state is None or (number.state is state and number.expires_at == notice.expires_at)
 
@@ -195,6 +197,18 @@ async def _addressees(
     assert pool is not None
     # Names as a line of a log or a mail shows them (stored names may hold line breaks).
     pool_name = one_line(pool.name)
+    if kind is NoticeKind.SERVICE_ENDING:
+        owner = await session.get(Organization, number.owner_id or pool.id)
+        assert owner is not None
+        owner_name = one_line(owner.name)
+        if not owner.billing_email:
+            return owner_name, pool_name, [], f"{owner_name} has no billing e-mail address"
+        if mail_address(owner.billing_email) is None:
+            problem = (
+                f"{owner_name}'s billing e-mail address {owner.billing_email!r} cannot receive mail"
+            )
+            return owner_name, pool_name, [], problem
+        return owner_name, pool_name, [owner.billing_email], None
     if kind is NoticeKind.RESERVATION_LAPSING:
         holder = await session.get(Organization, number.reserved_for_id or pool.id)
         assert holder is not None
@@ -327,4 +341,5 @@ def _label(kind: NoticeKind) -> str:
         NoticeKind.LOCK_LAPSING: "lock ending notice",
         NoticeKind.LOCK_LAPSED: "lock lapsed notice",
         NoticeKind.INTAKE_LIMIT_REACHED: "intake limit notice",
+        NoticeKind.SERVICE_ENDING: "service ending notice",
     }[kind]

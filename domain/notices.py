@@ -196,3 +196,8 @@ async def failed(session: AsyncSession, limit: int = 20) -> list[tuple[Notice, s
         .limit(limit)
     )
     return [(notice, e164) for notice, e164 in (await session.execute(query)).all()]
+
+
+# For notices other modules schedule (domain/terms.py: SERVICE_ENDING).
+insert_new = _insert_new
+new_row = _row

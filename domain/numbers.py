@@ -13,7 +13,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import intake, number_policy, operators, organizations, phone, series
+from domain import intake, number_policy, operators, organizations, phone, series, terms
 from domain.access import Caller, Viewer
 from domain.csv import ranges
 from domain.details import (
@@ -155,9 +155,11 @@ async def assign(
     subscription_uuid: UUID,
     owner_uuid: UUID | None,
     remark: str | None,
+    billing: terms.TermInput | None = None,
 ) -> list[Number]:
     caller.viewer.require(Role.OPERATOR)
     problems = Problems()
+    term = terms.check(problems, billing, caller.clock.now())
     owner: Organization | None = None
     if owner_uuid is not None:
         owner = await organizations.find_by_uuid(session, owner_uuid)
@@ -184,6 +186,7 @@ async def assign(
         values=lambda row: {
             "subscription_uuid": subscription_uuid,
             "owner_id": owner.id if owner else row.organization_id,
+            **term,
         },
     )
 

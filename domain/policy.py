@@ -15,8 +15,9 @@ class Policy:
     expired_hold: timedelta = timedelta(days=56)
     terminated_hold: timedelta = timedelta(days=28)
     swap_hold: timedelta = timedelta(days=1)
-    lock: timedelta = timedelta(days=90)
+    # Held for the owner after a cancelled paid term ended (NUMBRA_CANCELLED_HOLD_DAYS).
     cancelled_hold: timedelta = timedelta(days=28)
+    lock: timedelta = timedelta(days=90)
     notice: timedelta = timedelta(days=7)
     after_hold: AfterHold = AfterHold.AVAILABLE
     max_batch: int = 1_000
@@ -34,8 +35,8 @@ class Policy:
             expired_hold=timedelta(days=settings.expired_hold_days),
             terminated_hold=timedelta(days=settings.terminated_hold_days),
             swap_hold=timedelta(days=settings.swap_hold_days),
-            lock=timedelta(days=settings.lock_days),
             cancelled_hold=timedelta(days=settings.cancelled_hold_days),
+            lock=timedelta(days=settings.lock_days),
             notice=timedelta(days=settings.notice_days_before),
             after_hold=AfterHold(settings.after_hold),
             max_batch=settings.max_batch_size,

@@ -20,7 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import after_hold, notices
+from domain import after_hold, notices, terms
 from domain.clock import Clock
 from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
@@ -137,11 +137,15 @@ async def sweep(
 ) -> SweepReport:
     """One sweep; `policy` (the settings') gives what no organization's policy sets."""
     now = clock.now()
+    # Paid terms first: a term that ends puts its number on hold, which may lapse below.
+    await terms.sweep_terms(db, now, policy)
     reservations = await _lapse_all(db, NumberState.RESERVED, now, policy)
     locks = await _lapse_all(db, NumberState.LOCKED, now, policy)
     async with db.write() as session:
         scheduled = await notices.schedule(session, now, rules.before, policy)
         cancelled = await notices.cancel_stale(session)
+        scheduled += await terms.schedule_notices(session, now, rules.before)
+        cancelled += await terms.cancel_stale_notices(session)
     async with db.read() as session:
         due = await notices.claimable(session, now)
     return SweepReport(reservations, locks, scheduled, cancelled, due)

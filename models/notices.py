@@ -18,6 +18,8 @@ class NoticeKind(enum.StrEnum):
     # To the provider's support, when a token's intake is refused for the rest of the day
     # (past NUMBRA_INTAKE_REFUSALS_PER_DAY): about the token, not a number.
     INTAKE_LIMIT_REACHED = "INTAKE_LIMIT_REACHED"
+    # To the owner's billing e-mail, some days before a paid term that will not renew ends.
+    SERVICE_ENDING = "SERVICE_ENDING"
 
 
 class NoticeStatus(enum.StrEnum):

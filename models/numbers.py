@@ -47,6 +47,8 @@ class ReservationReason(enum.StrEnum):
     SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
     SUBSCRIPTION_TERMINATED = "SUBSCRIPTION_TERMINATED"
     SWAPPED_OUT = "SWAPPED_OUT"
+    # The owner cancelled a paid term (cancelNumbers); held for it after the term ended.
+    CANCELLED = "CANCELLED"
 
 
 class DeletionReason(enum.StrEnum):
@@ -127,9 +129,22 @@ class Number(Base):
     # Overrides the pool's policy when a hold ends; null: the policy's.
     after_hold: Mapped[AfterHold | None] = mapped_column(str_enum(AfterHold, "after_hold"))
 
+    # The paid service term Numbra renews itself (domain/terms.py); null period: no term.
+    billing_period_months: Mapped[int | None] = mapped_column(sa.Integer)
+    paid_until: Mapped[datetime | None]
+    # Renewals still to come; null: unlimited.
+    billing_cycles: Mapped[int | None] = mapped_column(sa.Integer)
+    cancelled_at: Mapped[datetime | None]
+
     __table_args__ = (
         sa.Index("ix_numbers_state_expires_at", "state", "expires_at"),
         sa.Index("ix_numbers_organization_id_state", "organization_id", "state"),
+        sa.Index(
+            "ix_numbers_paid_until",
+            "paid_until",
+            postgresql_where=sa.text("paid_until IS NOT NULL"),
+            sqlite_where=sa.text("paid_until IS NOT NULL"),
+        ),
     )
 
 

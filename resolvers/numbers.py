@@ -140,6 +140,7 @@ class NumberMutations:
                 subscription_uuid=input.subscription_uuid,
                 owner_uuid=input.owner_uuid,
                 remark=input.remark,
+                billing=input.billing.term() if input.billing else None,
             ),
         )
 

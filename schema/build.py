@@ -17,6 +17,7 @@ from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.policy import PolicyMutations
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
+from resolvers.terms import TermMutations
 from resolvers.tokens import TokenMutations, TokenQueries
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
@@ -50,6 +51,7 @@ class Mutation(
     PolicyMutations,
     TokenMutations,
     OperatorMutations,
+    TermMutations,
 ):
     pass
 

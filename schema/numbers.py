@@ -24,6 +24,7 @@ from schema.context import Info
 from schema.organizations import OrganizationType
 from schema.policy import AfterHoldState
 from schema.series import SeriesType
+from schema.terms import BillingTerm, BillingTermInput
 
 if TYPE_CHECKING:
     from schema.operators import OperatorType
@@ -206,6 +207,10 @@ class NumberType(Node):
         return org
 
     @strawberry.field
+    def billing(self) -> BillingTerm | None:
+        return BillingTerm.of(self.row)
+
+    @strawberry.field
     async def series(self, info: Info) -> SeriesType | None:
         if self.row.series_id is None:
             return None
@@ -326,6 +331,11 @@ class AssignNumbersInput:
         "for or one below it. Defaults to the pool's organization.",
     )
     remark: str | None = None
+    billing: BillingTermInput | None = strawberry.field(
+        default=None,
+        description="Numbra renews the service itself when given; without it billing drives "
+        "the subscription events.",
+    )
 
 
 @strawberry.input

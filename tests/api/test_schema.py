@@ -22,8 +22,6 @@ PENDING: dict[int, set[str]] = {
     # issue 15: billing terms, blocking, registration, features, quick filters
     15: {
         "enum value NumberState.BLOCKED",
-        "enum value ReservationReason.CANCELLED",
-        "field Number.billing: BillingTerm",
         "field Number.block: Block",
         "field Number.registration: Registration!",
         "field Number.features: [NumberFeature!]!",
@@ -34,12 +32,7 @@ PENDING: dict[int, set[str]] = {
         "input field NumberFilter.quickFilter: QuickFilter",
         "field Query.quickFilterCounts: [QuickFilterCount!]!",
         "input field AddNumbersInput.capacity: Int",
-        "input field AssignNumbersInput.billing: BillingTermInput",
         "input field EditNumbersInput.capacity: Int",
-        "field Mutation.cancelNumbers: NumbersPayload!",
-        "field Mutation.restoreNumbers: NumbersPayload!",
-        "field Mutation.renewNumbers: NumbersPayload!",
-        "field Mutation.setBillingCycles: NumbersPayload!",
         "field Mutation.blockNumbers: NumbersPayload!",
         "field Mutation.unblockNumbers: NumbersPayload!",
         "field Mutation.setRegistration: NumbersPayload!",
@@ -50,23 +43,14 @@ PENDING: dict[int, set[str]] = {
         "type RegistrationStatus",
         "type FeatureKind",
         "type FeatureStatus",
-        "type BillingTerm",
-        "type BillingTermInput",
         "type Block",
         "type Registration",
         "type NumberFeature",
         "type QuickFilterCount",
-        "type CancelNumbersInput",
-        "type RestoreNumbersInput",
-        "type RenewNumbersInput",
-        "type SetBillingCyclesInput",
         "type BlockNumbersInput",
         "type UnblockNumbersInput",
         "type SetRegistrationInput",
         "type SetFeatureStatusInput",
-    },
-    # issue 16: running the inventory: policy, after-hold states, operators, lookups across numbers
-    16: {
     },
     # issue 17: partner integrations: tokens, cost limits, webhooks, live updates
     17: {

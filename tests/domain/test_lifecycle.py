@@ -14,10 +14,10 @@ from models.database import Database
 from tests.support.lifecycle import (
     ACTIONS,
     EXPECTED,
+    SETUP_STATES,
     SETUPS,
     SUBSCRIPTION,
     Actions,
-    R,
     attempt,
     state_problems,
 )
@@ -83,9 +83,13 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         "expire_subscription": Action.SUBSCRIPTION_EXPIRED,
         "terminate_subscription": Action.SUBSCRIPTION_TERMINATED,
         "reactivate_subscription": Action.SUBSCRIPTION_REACTIVATED,
+        "cancel": Action.CANCEL,
+        "restore": Action.RESTORE,
+        "renew": Action.RENEW,
+        "set_cycles": Action.SET_BILLING_CYCLES,
     }
     expected = {
-        (by_action[action], NumberState(R if start == "HELD" else start)): NumberState(to)
+        (by_action[action], NumberState(SETUP_STATES[start])): NumberState(to)
         for (start, action), to in EXPECTED.items()
     }
     implemented = {
@@ -95,6 +99,7 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         for start, to in moves.items()
     }
     assert implemented == expected
+    assert TRANSITIONS[Action.SERVICE_END] == {NumberState.ASSIGNED: NumberState.RESERVED}
     assert TRANSITIONS[Action.LAPSE] == {
         NumberState.RESERVED: NumberState.AVAILABLE,
         NumberState.LOCKED: NumberState.AVAILABLE,

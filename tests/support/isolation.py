@@ -541,6 +541,12 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("AfterHoldState", "afterHold"): _constant("LOCKED"),
     # Optional ends keep their defaults (a reservation's, a lock's own period).
     ("ExtendReservationInput", "expiresAt"): Neutral(lambda t, _viewer: t.later.isoformat()),
+    # A paid term (issue 15): what it sets; the numbers it names are filled above.
+    ("BillingTermInput", "periodMonths"): _constant(1),
+    ("BillingTermInput", "paidUntil"): OMIT,
+    ("BillingTermInput", "billingCycles"): _constant(2),
+    ("RenewNumbersInput", "periods"): _constant(1),
+    ("SetBillingCyclesInput", "cycles"): _constant(3),
     ("Boolean", "includeDescendants"): _constant(True),
     **{
         (type_name, name): OMIT

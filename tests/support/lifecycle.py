@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
+from domain import numbers, terms
+from domain.clock import ManualClock
 from domain.details import NumberDetails
 from domain.errors import DomainError
 from models import Number, NumberState, Organization
@@ -25,7 +27,13 @@ SETUPS = {
     L: ["lock"],
     S: ["assign"],
     D: ["delete"],
+    # Issue 15's paid terms: assigned with one; that one cancelled; and held after it ended.
+    "TERM": ["assign_with_term"],
+    "CANCELLED": ["assign_with_term", "cancel"],
+    "ENDED": ["assign_with_term", "cancel", "end_term"],
 }
+# The state each setup leaves the number in.
+SETUP_STATES = {**{s: s for s in (A, R, L, S, D)}, "HELD": R, "TERM": S, "CANCELLED": S, "ENDED": R}
 ACTIONS = [
     "reserve",
     "extend",
@@ -39,6 +47,10 @@ ACTIONS = [
     "expire_subscription",
     "terminate_subscription",
     "reactivate_subscription",
+    "cancel",
+    "restore",
+    "renew",
+    "set_cycles",
 ]
 # (starting state, action) -> resulting state, from DESIGN.md's lifecycle table.
 EXPECTED = {
@@ -63,6 +75,24 @@ EXPECTED = {
     (S, "expire_subscription"): R,
     (S, "terminate_subscription"): R,
     ("HELD", "reactivate_subscription"): S,
+    # Version 2: the paid term. Without one, these are refused (INVALID_TRANSITION).
+    ("TERM", "edit"): S,
+    ("CANCELLED", "edit"): S,
+    ("ENDED", "edit"): R,
+    ("TERM", "expire_subscription"): R,
+    ("CANCELLED", "expire_subscription"): R,
+    ("TERM", "terminate_subscription"): R,
+    ("CANCELLED", "terminate_subscription"): R,
+    ("ENDED", "extend"): R,
+    ("ENDED", "release"): A,
+    ("ENDED", "assign"): S,
+    ("TERM", "cancel"): S,
+    ("CANCELLED", "restore"): S,
+    ("TERM", "renew"): S,
+    ("CANCELLED", "renew"): S,
+    ("ENDED", "renew"): S,
+    ("TERM", "set_cycles"): S,
+    ("CANCELLED", "set_cycles"): S,
 }
 
 
@@ -109,6 +139,36 @@ class Actions:
 
     async def reactivate_subscription(self, _e164: str) -> None:
         await self.world.reactivate_subscription(SUBSCRIPTION)
+
+    async def assign_with_term(self, e164: str) -> None:
+        await self.world.run(
+            numbers.assign,
+            [e164],
+            subscription_uuid=SUBSCRIPTION,
+            owner_uuid=self.customer.uuid,
+            remark=None,
+            billing=terms.TermInput(1, None, None),
+        )
+
+    async def cancel(self, e164: str) -> None:
+        await self.world.run(terms.cancel, [e164], remark=None)
+
+    async def restore(self, e164: str) -> None:
+        await self.world.run(terms.restore, [e164], remark=None)
+
+    async def renew(self, e164: str) -> None:
+        await self.world.run(terms.renew, [e164], periods=1, remark=None)
+
+    async def set_cycles(self, e164: str) -> None:
+        await self.world.run(terms.set_cycles, [e164], cycles=3, remark=None)
+
+    async def end_term(self, e164: str) -> None:
+        """The clock reaches the term's paid-until and the sweep ends the service."""
+        row = await self.world.row(e164)
+        assert isinstance(self.world.clock, ManualClock)
+        assert row.paid_until is not None
+        self.world.clock.set(row.paid_until)
+        await terms.sweep_terms(self.world.db, row.paid_until, self.world.caller.policy)
 
 
 def state_problems(row: Number) -> list[str]:
