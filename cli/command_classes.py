@@ -11,7 +11,7 @@ exit code; `numbra --debug COMMAND` lets it raise, traceback and all.
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from cli.failures import explain
 
@@ -20,6 +20,13 @@ def _untag_flags(command: TyperCommand | TyperGroup, ctx: Any) -> None:
     for param in command.get_params(ctx):
         if isinstance(param, TyperOption) and param.is_flag:
             param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar and "|" in param.metavar:
+            # An argument whose metavar names its forms (UUID|ID) needs no type tag.
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+
+
+def _no_type(ctx: Any) -> str:
+    return ""
 
 
 class Command(TyperCommand):

@@ -126,6 +126,8 @@ async def test_event_numbers_and_pools_without_n_plus_one(
     api: Api, statements: StatementCounter
 ) -> None:
     world, partner, c1, c2 = await _tree(api)
+    # The token's first request in a minute also records its use: not counted here.
+    await _events(api)
     counts = []
     for pool in (c1, c2, partner):
         await world.add(3, pool)
