@@ -23,6 +23,7 @@ import contextlib
 import functools
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -35,10 +36,11 @@ from graphql.language.lexer import Lexer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -101,8 +103,21 @@ class _LiveHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
+class _TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages go in text frames (the protocol's rule; a browser's
+    client cannot parse a binary one), though the view's JSON is orjson's bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        encoded = self.view.encode_json(message)
+        try:
+            await self.ws.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+        except WebSocketDisconnect as gone:
+            raise WebSocketDisconnected from gone
+
+
 class NumbraGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _LiveHandler
+    websocket_adapter_class = _TextFrames
 
     def __init__(self, schema: Any, db: Database, settings: Settings, clock: Clock) -> None:
         super().__init__(

@@ -187,6 +187,8 @@ async def test_nested_views_run_as_many_statements_for_200_organizations_as_for_
 ) -> None:
     await api.org("lone partner", OrganizationKind.PARTNER, await api.root())
     await _add_branch(api, "first")
+    # The token's first request in a minute also records its use: not counted here.
+    await api.gql(NESTED_VIEWS[0])
     small = await _statements_per_view(api, statements)
 
     for n in range(65):

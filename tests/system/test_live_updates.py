@@ -113,8 +113,17 @@ async def _socket(
         yield socket
 
 
+async def _message(socket: ClientConnection, within: float) -> dict[str, Any]:
+    """The next message; graphql-transport-ws sends text frames only (a browser's
+    client cannot parse a binary one)."""
+    frame = await asyncio.wait_for(socket.recv(), within)
+    assert isinstance(frame, str), f"a binary frame: {frame!r}"
+    message: dict[str, Any] = json.loads(frame)
+    return message
+
+
 async def _acknowledged(socket: ClientConnection) -> None:
-    message = json.loads(await asyncio.wait_for(socket.recv(), WITHIN_SECONDS))
+    message = await _message(socket, WITHIN_SECONDS)
     assert message["type"] == "connection_ack", message
 
 
@@ -128,7 +137,7 @@ async def _subscribe(
 async def _next_event(socket: ClientConnection) -> dict[str, Any]:
     """The next event, past the warm-up numbers' (see `_warm`)."""
     while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), WITHIN_SECONDS))
+        message = await _message(socket, WITHIN_SECONDS)
         if message["type"] == "ping":
             await socket.send(json.dumps({"type": "pong"}))
             continue
@@ -149,7 +158,7 @@ async def _warm(
         added = await asyncio.to_thread(_add, server, token, org_id, [e164])
         assert added["userErrors"] == [], added
         try:
-            message = json.loads(await asyncio.wait_for(socket.recv(), WARM_UP_WAIT_SECONDS))
+            message = await _message(socket, WARM_UP_WAIT_SECONDS)
         except TimeoutError:
             continue
         assert message["type"] == "next", message
@@ -257,7 +266,7 @@ async def _in_process(server: Server, root: str) -> None:
         await _acknowledged(socket)
         await _subscribe(socket, "1", {"actions": ["ADDED"]})
         await _subscribe(socket, "2")
-        message = json.loads(await asyncio.wait_for(socket.recv(), WITHIN_SECONDS))
+        message = await _message(socket, WITHIN_SECONDS)
         assert message["type"] == "error", message
         assert message["id"] == "2"
         viewer = await asyncio.to_thread(_gql, server, root, ROOT_ID, {})
@@ -283,6 +292,6 @@ async def _unregistered(server: Server, root: str) -> None:
     async with _socket(server, root) as socket:
         await _acknowledged(socket)
         await _subscribe(socket)
-        message = json.loads(await asyncio.wait_for(socket.recv(), WITHIN_SECONDS))
+        message = await _message(socket, WITHIN_SECONDS)
         assert message["type"] == "error", message
         assert message["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_REGISTERED"
