@@ -438,10 +438,10 @@ async def sweep_terms(db: Database, now: datetime, policy: Policy) -> TermReport
     renewed = ended = 0
     while True:
         async with db.write() as session:
-            batch = await renew_due(session, now)
+            batch = await renew_due(session, now, BATCH)
         renewed += len(batch)
         async with db.write() as session:
-            gone = await end_due(session, now, policy)
+            gone = await end_due(session, now, policy, BATCH)
         ended += len(gone)
         if not batch and not gone:
             return TermReport(renewed, ended)
