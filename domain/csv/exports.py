@@ -51,6 +51,10 @@ COLUMNS = (
     "deletion_reason",
     "state_changed_at",
     "held_for_subscription_uuid",
+    "billing_period_months",
+    "paid_until",
+    "billing_cycles",
+    "cancelled_at",
 )
 
 # Free text a person typed. A spreadsheet runs a cell that begins with a formula's sign
@@ -109,7 +113,14 @@ _CAPABILITY_NAMES = tuple(capability_names(mask) for mask in range(2 ** len(Capa
 _FLAGS_AT = tuple(COLUMNS.index(name) for name in ("golden", "ported_in"))
 _TIMES_AT = tuple(
     COLUMNS.index(name)
-    for name in ("reservation_starts_at", "expires_at", "locked_at", "state_changed_at")
+    for name in (
+        "reservation_starts_at",
+        "expires_at",
+        "locked_at",
+        "state_changed_at",
+        "paid_until",
+        "cancelled_at",
+    )
 )
 _TEXTS_AT = tuple(index for index, name in enumerate(COLUMNS) if name in TEXT_COLUMNS)
 _UUIDS_AT = tuple(
@@ -192,6 +203,10 @@ def _query(
                     Number.deletion_reason,
                     Number.state_changed_at,
                     Number.held_for_subscription_uuid,
+                    Number.billing_period_months,
+                    Number.paid_until,
+                    Number.billing_cycles,
+                    Number.cancelled_at,
                 )
             )
         )
