@@ -42,3 +42,6 @@ from models.operators import Operator
 from models.policy import NumberPolicy
 
 __all__ += ["AfterHold", "NumberPolicy", "Operator"]
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+__all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookEndpoint"]
