@@ -63,6 +63,9 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     # When it may next be claimed: a retry's time, or the end of a worker's claim.
     next_attempt_at: Mapped[datetime | None]
+    # Start of the current series of attempts (creation, or the last redelivery): retries
+    # go on for the retry window from here.
+    retry_from: Mapped[datetime]
     created_at: Mapped[datetime]
 
     __table_args__ = (

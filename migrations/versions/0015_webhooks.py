@@ -22,14 +22,16 @@ down_revision: str | None = "0014_terms"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COLUMNS = "uuid, endpoint_id, event_id, action, status, attempts, next_attempt_at, created_at"
+_COLUMNS = (
+    "uuid, endpoint_id, event_id, action, status, attempts, next_attempt_at, retry_from, created_at"
+)
 
 SQLITE_TRIGGER = f"""
 CREATE TRIGGER webhook_outbox AFTER INSERT ON number_events
 WHEN EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
 BEGIN
   INSERT INTO webhook_deliveries ({_COLUMNS})
-  SELECT lower(hex(randomblob(16))), w.id, NEW.id, NEW.action, 'PENDING', 0, NEW.at, NEW.at
+  SELECT lower(hex(randomblob(16))), w.id, NEW.id, NEW.action, 'PENDING', 0, NEW.at, NEW.at, NEW.at
   FROM webhook_endpoints w
   JOIN organizations wo ON wo.id = w.organization_id
   JOIN organizations o ON o.id = NEW.organization_id
@@ -46,7 +48,7 @@ BEGIN
     RETURN NULL;
   END IF;
   INSERT INTO webhook_deliveries ({_COLUMNS})
-  SELECT gen_random_uuid(), w.id, e.id, e.action, 'PENDING', 0, e.at, e.at
+  SELECT gen_random_uuid(), w.id, e.id, e.action, 'PENDING', 0, e.at, e.at, e.at
   FROM new_events e
   JOIN organizations o ON o.id = e.organization_id
   JOIN webhook_endpoints w ON w.enabled
@@ -91,14 +93,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_deliveries",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("uuid", sa.Uuid(), nullable=False),
         sa.Column("endpoint_id", sa.Integer(), nullable=False),
-        sa.Column(
-            "event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column(
             "status",
@@ -118,6 +116,7 @@ def upgrade() -> None:
         sa.Column("last_response_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("retry_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["endpoint_id"],
@@ -145,9 +144,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_webhook_deliveries_endpoint_id_id", "webhook_deliveries", ["endpoint_id", "id"]
     )
-    op.create_index(
-        op.f("ix_webhook_deliveries_event_id"), "webhook_deliveries", ["event_id"]
-    )
+    op.create_index(op.f("ix_webhook_deliveries_event_id"), "webhook_deliveries", ["event_id"])
     if op.get_bind().dialect.name == "sqlite":
         op.execute(SQLITE_TRIGGER)
     else:
