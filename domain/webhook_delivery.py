@@ -259,8 +259,12 @@ async def record(
     disable those that reach the limit. Returns the endpoints disabled now."""
     delivered: set[int] = set()
     failures: Counter[int] = Counter()
+    recorded = await _record_delivered(session, [r for r in results if r.delivered])
     for result in sorted(results, key=lambda r: r.claim.delivery_id):
-        if not await _record_one(session, result, now, rules):
+        if result.delivered:
+            if result.claim.delivery_id not in recorded:
+                continue
+        elif not await _record_failed(session, result, now, rules):
             continue
         endpoint_id = result.claim.endpoint_id
         if result.delivered:
@@ -299,29 +303,61 @@ async def record(
     return list(disabled)
 
 
-async def _record_one(
+def _claimed_by(result: Result) -> sa.ColumnElement[bool]:
+    """The delivery as this claim left it: a later claim's result is not this one's."""
+    return sa.and_(
+        WebhookDelivery.id == result.claim.delivery_id,
+        WebhookDelivery.attempts == result.claim.attempt,
+        WebhookDelivery.status == DeliveryStatus.PENDING,
+    )
+
+
+async def _record_delivered(session: AsyncSession, results: Sequence[Result]) -> set[int]:
+    """Mark delivered ones, one statement per HTTP status, each guarded by its claim (id
+    and attempt); returns the ids marked."""
+    by_status: dict[int | None, list[Result]] = {}
+    for result in results:
+        by_status.setdefault(result.status_code, []).append(result)
+    marked: set[int] = set()
+    for status_code, group in by_status.items():
+        for start in range(0, len(group), 500):
+            chunk = group[start : start + 500]
+            query = (
+                sa.update(WebhookDelivery)
+                .where(
+                    sa.tuple_(WebhookDelivery.id, WebhookDelivery.attempts).in_(
+                        [(result.claim.delivery_id, result.claim.attempt) for result in chunk]
+                    ),
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
+                )
+                .values(
+                    status=DeliveryStatus.DELIVERED,
+                    last_response_status=status_code,
+                    last_error=None,
+                    next_attempt_at=None,
+                )
+                .returning(WebhookDelivery.id)
+                .execution_options(synchronize_session=False)
+            )
+            marked.update(await session.scalars(query))
+    return marked
+
+
+async def _record_failed(
     session: AsyncSession, result: Result, now: datetime, rules: WebhookRules
 ) -> bool:
     claim = result.claim
-    mine = sa.and_(
-        WebhookDelivery.id == claim.delivery_id,
-        WebhookDelivery.attempts == claim.attempt,
-        WebhookDelivery.status == DeliveryStatus.PENDING,
-    )
+    retry_at = now + rules.backoff(claim.attempt)
     values: dict[str, Any] = {
         "last_response_status": result.status_code,
         "last_error": result.error,
+        "next_attempt_at": retry_at,
     }
-    retry_at = now + rules.backoff(claim.attempt)
-    if result.delivered:
-        values.update(status=DeliveryStatus.DELIVERED, next_attempt_at=None)
-    elif retry_at > claim.retry_from + rules.retry_window:
+    if retry_at > claim.retry_from + rules.retry_window:
         values.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
-    else:
-        values.update(next_attempt_at=retry_at)
-    query = sa.update(WebhookDelivery).where(mine).values(values)
-    result_of = await session.execute(query.execution_options(synchronize_session=False))
-    return bool(result_of.rowcount == 1)  # type: ignore[attr-defined]
+    query = sa.update(WebhookDelivery).where(_claimed_by(result)).values(values)
+    done = await session.execute(query.execution_options(synchronize_session=False))
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -467,4 +467,3 @@ async def endpoints_by_ids(
 ) -> dict[int, WebhookEndpoint]:
     query = sa.select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids))
     return {row.id: row for row in await session.scalars(query)}
-

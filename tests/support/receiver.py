@@ -36,28 +36,34 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hooks"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Requests one after another on the connection (kept alive, as receivers do)."""
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")[1:]
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in lines if line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.received.append(Received(headers, body))
-            self.arrived.set()
-            answer = self.answers.popleft() if self.answers else 200
-            if answer == HANG:
-                await self.stopping.wait()
-                return
-            if answer != CLOSE:
-                head = f"HTTP/1.1 {answer} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                writer.write(head.encode())
-                await writer.drain()
+            while await self._one(reader, writer):
+                pass
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")[1:]
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines if line)
+        }
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.received.append(Received(headers, body))
+        self.arrived.set()
+        answer = self.answers.popleft() if self.answers else 200
+        if answer == HANG:
+            await self.stopping.wait()
+            return False
+        if answer == CLOSE:
+            return False
+        writer.write(f"HTTP/1.1 {answer} X\r\ncontent-length: 0\r\n\r\n".encode())
+        await writer.drain()
+        return True
 
     def ids(self) -> list[str]:
         return [r.headers["webhook-id"] for r in self.received]
