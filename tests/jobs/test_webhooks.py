@@ -1,6 +1,7 @@
 """Webhook deliveries sent to a real HTTP receiver, signatures checked with the official
 `standardwebhooks` library; retries on a manual clock; workers killed mid-delivery."""
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -18,12 +19,14 @@ from domain.clock import ManualClock
 from domain.mail import SmtpMailer
 from domain.webhook_delivery import DeliveryReport, deliver_due
 from domain.webhooks import WebhookRules
+from jobs import context
+from jobs.runner import InProcessJobs
 from models import DeliveryStatus, OrganizationKind, WebhookDelivery, WebhookEndpoint
 from models.database import Database
 from settings import Settings
 from tests.support.job_processes import job_environment, processes, redis_database
 from tests.support.mail import Inbox, plain_text, smtp_server
-from tests.support.receiver import CLOSE, HANG, receiver
+from tests.support.receiver import CLOSE, HANG, Receiver, receiver
 from tests.support.world import World
 
 MINUTE = timedelta(minutes=1)
@@ -408,3 +411,29 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
                 await running.wait_for("the delivery, sent again", delivered)
             assert len(target.received) == 2
             assert len(set(target.ids())) == 1
+
+
+async def _received(target: Receiver, count: int) -> None:
+    while True:
+        target.arrived.clear()
+        if len(target.received) >= count:
+            return
+        await target.arrived.wait()
+
+
+async def test_the_in_process_jobs_send_deliveries_after_each_sweep(
+    hooks: Hooks, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context, "_context", None)  # start() sets its own; put back after
+    hooks.settings.sweep_interval_seconds = 0.05
+    async with receiver() as target:
+        await hooks.endpoint(target.url)
+        await hooks.world.add(2)
+        jobs = InProcessJobs(hooks.settings, clock)
+        await jobs.start()
+        try:
+            await asyncio.wait_for(_received(target, 2), 20)
+        finally:
+            await jobs.stop()
+    assert len(set(target.ids())) == 2
+    assert {row.status for row in await hooks.deliveries()} == {DeliveryStatus.DELIVERED}
