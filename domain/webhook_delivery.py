@@ -245,7 +245,7 @@ async def send(
         )
     except httpx.TimeoutException:
         return Result(claim, None, f"no answer within {rules.timeout_seconds:g} s")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Result(claim, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or "no answer")
     if 200 <= response.status_code < 300:
         return Result(claim, response.status_code, None)

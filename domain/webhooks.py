@@ -148,8 +148,9 @@ async def target_refusal(url: str, allow_private: bool) -> str | None:
             ),
             DNS_TIMEOUT_SECONDS,
         )
-    except (OSError, TimeoutError) as exc:
-        return f"{host} does not resolve ({exc})"
+    # UnicodeError: a name IDNA cannot encode (a label too long, say).
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        return f"{host[:100]} does not resolve ({exc})"
     for *_, sockaddr in answers:
         refused = address_refusal(str(sockaddr[0]), allow_private)
         if refused is not None:

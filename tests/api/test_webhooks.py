@@ -134,6 +134,13 @@ async def test_every_problem_is_reported_and_nothing_is_created(api: Api) -> Non
         "https://224.0.0.1/x",
         "https://0.0.0.0/x",
         "https://no-such-host.invalid/x",
+        "https://" + "ü" * 300 + "/x",
+        "https://a b/x",
+        "https://[::1/x",
+        "https://host:99999/x",
+        "https://user:pw@hooks.example.com/x",
+        "https://" + "a" * 2000,
+        "",
     ],
 )
 async def test_targets_deliveries_may_not_reach_are_refused(
