@@ -379,7 +379,10 @@ async def deliver_due(
 ) -> DeliveryReport:
     """Send whatever is due, batch by batch, until nothing is (or `rounds` batches)."""
     own_client = client is None
-    client = client or httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    limits = httpx.Limits(
+        max_connections=rules.concurrency, max_keepalive_connections=rules.concurrency
+    )
+    client = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, limits=limits)
     delivered = failed = 0
     disabled: list[int] = []
     gate = asyncio.Semaphore(rules.concurrency)

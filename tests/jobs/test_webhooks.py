@@ -359,7 +359,6 @@ async def test_ten_thousand_events_reach_three_endpoints_none_lost(
     hooks: Hooks, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hooks.settings.webhook_batch_size = 500
-    hooks.settings.webhook_concurrency = 50
     events = 10_000
     async with receiver() as a, receiver() as b, receiver() as c:
         for target in (a, b, c):
