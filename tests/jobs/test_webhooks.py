@@ -199,6 +199,16 @@ async def _record_and_fail(hooks: Hooks, number_id: int) -> None:
         raise RuntimeError("the mutation fails after its event was written")
 
 
+async def test_two_workers_at_once_send_each_delivery_once(hooks: Hooks) -> None:
+    hooks.settings.webhook_batch_size = 7
+    async with receiver() as target:
+        await hooks.endpoint(target.url)
+        await hooks.world.add(40)
+        first, second = await asyncio.gather(hooks.deliver(), hooks.deliver())
+    assert first.delivered + second.delivered == 40
+    assert sorted(Counter(target.ids()).values()) == [1] * 40
+
+
 async def test_a_rolled_back_change_sends_nothing(hooks: Hooks) -> None:
     [e164] = await hooks.world.add(1)
     number = await hooks.world.row(e164)
