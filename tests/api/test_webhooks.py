@@ -243,3 +243,13 @@ async def test_statements_do_not_grow_with_the_endpoints_listed(
         await api.gql(ENDPOINTS)
         counts.append(statements.count)
     assert counts[0] == counts[1]
+
+
+async def test_a_disabled_endpoint_is_neither_pinged_nor_redelivered_to(api: Api) -> None:
+    endpoint = (await _create(api))["endpoint"]
+    delivery = (await api.gql(PING, {"input": {"id": endpoint["id"]}}))["pingWebhookEndpoint"]
+    await api.gql(UPDATE, {"input": {"id": endpoint["id"], "enabled": False}})
+    ping = (await api.gql(PING, {"input": {"id": endpoint["id"]}}))["pingWebhookEndpoint"]
+    assert [(e["code"], e["field"]) for e in ping["userErrors"]] == [("CONFLICT", ["input", "id"])]
+    again = await api.gql(REDELIVER, {"input": {"deliveryId": delivery["delivery"]["id"]}})
+    assert [e["code"] for e in again["redeliverWebhook"]["userErrors"]] == ["CONFLICT"]
