@@ -40,5 +40,7 @@ __all__ = [
 from models.numbers import AfterHold
 from models.operators import Operator
 from models.policy import NumberPolicy
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ += ["AfterHold", "NumberPolicy", "Operator"]
+__all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookEndpoint"]

@@ -19,6 +19,7 @@ from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from resolvers.terms import TermMutations
 from resolvers.tokens import TokenMutations, TokenQueries
+from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
@@ -37,6 +38,7 @@ class Query(
     TokenQueries,
     EventQueries,
     OperatorQueries,
+    WebhookQueries,
 ):
     pass
 
@@ -52,6 +54,7 @@ class Mutation(
     TokenMutations,
     OperatorMutations,
     TermMutations,
+    WebhookMutations,
 ):
     pass
 
