@@ -50,9 +50,16 @@ def install() -> str:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         return "not run: no Node.js/npm on this machine"
-    done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True
-    )
+    try:
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except subprocess.TimeoutExpired:
+        return "not run: npm ci took over 10 minutes"
     if done.returncode != 0:
         return f"not run: npm ci failed: {done.stderr.strip()[-300:]}"
     return "installed"
