@@ -42,3 +42,6 @@ from models.operators import Operator
 from models.policy import NumberPolicy
 
 __all__ += ["AfterHold", "NumberPolicy", "Operator"]
+from models.porting import PortDirection, PortOrder, PortOrderNumber, PortOrderStatus
+
+__all__ += ["PortDirection", "PortOrder", "PortOrderNumber", "PortOrderStatus"]
