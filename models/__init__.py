@@ -40,8 +40,14 @@ __all__ = [
 from models.numbers import AfterHold
 from models.operators import Operator
 from models.policy import NumberPolicy
-
-__all__ += ["AfterHold", "NumberPolicy", "Operator"]
 from models.porting import PortDirection, PortOrder, PortOrderNumber, PortOrderStatus
 
-__all__ += ["PortDirection", "PortOrder", "PortOrderNumber", "PortOrderStatus"]
+__all__ += [
+    "AfterHold",
+    "NumberPolicy",
+    "Operator",
+    "PortDirection",
+    "PortOrder",
+    "PortOrderNumber",
+    "PortOrderStatus",
+]

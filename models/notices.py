@@ -36,10 +36,13 @@ class NoticeStatus(enum.StrEnum):
 
 
 # A notice is about exactly one of a number, a token and a port order.
-ABOUT_ONE_THING = " + ".join(
-    f"(CASE WHEN {column} IS NULL THEN 0 ELSE 1 END)"
-    for column in ("number_id", "token_id", "port_order_id")
-) + " = 1"
+ABOUT_ONE_THING = (
+    " + ".join(
+        f"(CASE WHEN {column} IS NULL THEN 0 ELSE 1 END)"
+        for column in ("number_id", "token_id", "port_order_id")
+    )
+    + " = 1"
+)
 
 
 class Notice(Base):

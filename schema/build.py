@@ -15,6 +15,7 @@ from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.operators import OperatorMutations, OperatorQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.policy import PolicyMutations
+from resolvers.porting import PortingMutations, PortingQueries
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from resolvers.terms import TermMutations
@@ -37,6 +38,7 @@ class Query(
     TokenQueries,
     EventQueries,
     OperatorQueries,
+    PortingQueries,
 ):
     pass
 
@@ -52,6 +54,7 @@ class Mutation(
     TokenMutations,
     OperatorMutations,
     TermMutations,
+    PortingMutations,
 ):
     pass
 

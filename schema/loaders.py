@@ -7,13 +7,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain import history, inventory, number_policy, operators, organizations, search
+from domain import history, inventory, number_policy, operators, organizations, porting, search
 from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
 from domain.number_policy import Overrides
 from domain.pagination import Page, PageRequest
-from models import NumberEvent, NumberState, Organization, Series
+from models import NumberEvent, NumberState, Organization, PortOrder, Series
 from models.database import Database
 from models.numbers import NumberRecord
 from models.operators import Operator
@@ -42,6 +42,7 @@ class Loaders:
         self.policy_overrides = DataLoader[int, Overrides](self._load_policy_overrides)
         self.operator = DataLoader[int, Operator | None](self._load_operators)
         self.operator_counts = DataLoader[int, dict[NumberState, int]](self._load_operator_counts)
+        self.port_order = DataLoader[int, PortOrder | None](self._load_port_orders)
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
         async with self._db.read_statements() as session:
@@ -75,6 +76,12 @@ class Loaders:
         async with self._db.read_statements() as session:
             found = await operators.state_counts(session, self._viewer, keys)
         return [found[key] for key in keys]
+
+    async def _load_port_orders(self, keys: Sequence[int]) -> list[PortOrder | None]:
+        """The open port order each number (by id) is in."""
+        async with self._db.read_statements() as session:
+            found = await porting.open_orders(session, keys)
+        return [found.get(key) for key in keys]
 
     def _pools(self) -> str | None:
         """The subtree whose events the viewer reads: every event for the provider's tokens."""

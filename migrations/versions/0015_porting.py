@@ -89,9 +89,7 @@ def _enum(name: str, values: Sequence[str]) -> sa.Enum:
 
 
 def _id() -> sa.Column[int]:
-    return sa.Column(
-        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-    )
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False)
 
 
 def upgrade() -> None:
@@ -124,14 +122,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_port_orders")),
         sa.UniqueConstraint("uuid", name=op.f("uq_port_orders_uuid")),
     )
-    op.create_index(
-        op.f("ix_port_orders_organization_id"), "port_orders", ["organization_id"]
-    )
+    op.create_index(op.f("ix_port_orders_organization_id"), "port_orders", ["organization_id"])
     op.create_table(
         "port_order_numbers",
         _id(),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("number_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "number_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("prior_state", _enum("prior_state", NEW_STATES), nullable=True),
         sa.Column("prior_state_changed_at", sa.DateTime(timezone=True), nullable=True),
@@ -224,7 +222,9 @@ def upgrade() -> None:
         batch.drop_constraint(op.f("ck_notices_about_a_number_or_a_token"), type_="check")
         batch.create_check_constraint(op.f("ck_notices_about_one_thing"), sa.text(ABOUT_THREE))
         batch.drop_constraint(op.f("ck_notices_notice_kind"), type_="check")
-        batch.create_check_constraint(op.f("ck_notices_notice_kind"), sa.text(_in("kind", NEW_KINDS)))
+        batch.create_check_constraint(
+            op.f("ck_notices_notice_kind"), sa.text(_in("kind", NEW_KINDS))
+        )
 
 
 def downgrade() -> None:
