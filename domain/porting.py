@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import ids, intake, operators, organizations, phone, series, text
+from domain import ids, intake, operators, organizations, phone, port_notices, series, text
 from domain.access import Caller, Viewer
 from domain.details import MAX_VENDOR, NumberDetails, capability_mask, check_text
 from domain.errors import DomainError, ErrorCode, Problems
@@ -44,6 +44,7 @@ from models import (
     Role,
 )
 from models.base import column_length
+from models.numbers import NumberRecord
 from models.porting import REMEMBERED
 
 TYPE_NAME = "PortOrder"
@@ -448,6 +449,9 @@ async def act(
             .values(closed_at=now)
             .execution_options(synchronize_session=False)
         )
+    if action is OrderAction.CONFIRM or closing:
+        # A notice about another date, or about an order now closed, no longer applies.
+        await port_notices.cancel_stale(session, order.id)
     await session.refresh(order)
     return order
 
@@ -508,7 +512,9 @@ async def count(session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]) 
     return (await session.execute(query)).scalar_one()
 
 
-async def numbers_page(session: AsyncSession, order_id: int, request: PageRequest) -> Page[Number]:
+async def numbers_page(
+    session: AsyncSession, order_id: int, request: PageRequest
+) -> Page[NumberRecord]:
     """The order's numbers by E.164, after the cursor's number."""
     query = (
         sa.select(Number)
