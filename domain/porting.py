@@ -476,13 +476,14 @@ async def _where(
     if spec.statuses is not None:
         where.append(PortOrder.status.in_(spec.statuses))
     if spec.organization_id is not None:
-        problems = Problems()
-        org = await organizations.named(
-            session, viewer, spec.organization_id, ["filter", "organizationId"], problems
-        )
-        problems.raise_if_any()
-        assert org is not None
-        if spec.include_descendants:
+        # As for a made-up one, an organization outside the subtree finds no orders.
+        if organizations.key_of(spec.organization_id) is None:
+            message = organizations.not_a_reference(spec.organization_id)
+            raise DomainError.one(ErrorCode.VALIDATION, message, ["filter", "organizationId"])
+        org = await organizations.find_visible(session, viewer, spec.organization_id)
+        if org is None:
+            where.append(sa.false())
+        elif spec.include_descendants:
             pools = sa.select(Organization.id).where(subtree_clause(org.path))
             where.append(PortOrder.organization_id.in_(pools))
         else:

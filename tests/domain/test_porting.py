@@ -158,7 +158,8 @@ async def test_port_in_creates_numbers_that_nothing_may_use_until_completed(
         ]
     for step in ("reserve", "assign", "lock", "delete", "port_out"):
         error = await attempt(getattr(actions, step)(NUMBER))
-        assert error is not None and error.problems[0].code is ErrorCode.INVALID_TRANSITION
+        assert error is not None
+        assert error.problems[0].code is ErrorCode.INVALID_TRANSITION
     await actions.edit(NUMBER)
     await confirm(world, order)
     await act(world, order, OrderAction.COMPLETE)
@@ -219,13 +220,15 @@ async def test_order_moves_follow_the_table(world: World) -> None:
     error = await attempt(
         act(world, order, OrderAction.CONFIRM, foc_date=world.clock.now() - timedelta(hours=1))
     )
-    assert error is not None and [p.field for p in error.problems] == [("input", "focDate")]
+    assert error is not None
+    assert [p.field for p in error.problems] == [("input", "focDate")]
     await confirm_again(world, order)
     await act(world, order, OrderAction.CANCEL)
     for action in OrderAction:
         more = {"foc_date": world.clock.now() + timedelta(days=1)} if action == "confirm" else {}
         error = await attempt(act(world, order, action, **more))
-        assert error is not None and error.problems[0].code is ErrorCode.INVALID_TRANSITION
+        assert error is not None
+        assert error.problems[0].code is ErrorCode.INVALID_TRANSITION
     assert (await world.row(NUMBER)).state is NumberState.AVAILABLE
 
 
@@ -247,7 +250,7 @@ async def test_a_number_is_in_one_open_order_at_most(world: World, actions: Acti
     assert (await world.row("+6561000002")).state is NumberState.AVAILABLE
     # The database refuses a second open order of its own accord.
     number = await world.row(NUMBER)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError):  # noqa: PT012 (the flush at the block's end raises)
         async with world.db.write() as session:
             other = PortOrder(
                 direction="OUT",

@@ -21,10 +21,10 @@ from typing import Any
 import graphql
 import sqlalchemy as sa
 
-from domain import access, ids, operators, series, tokens
+from domain import access, ids, operators, porting, series, tokens
 from domain.details import NumberDetails
 from domain.pagination import encode_cursor
-from models import Base, Operator, Organization, OrganizationKind, Role, Token
+from models import Base, Operator, Organization, OrganizationKind, PortOrder, Role, Token
 from models.database import Database
 from schema.build import build_schema
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
@@ -47,7 +47,8 @@ TREE = {
 # Siblings (C1, C2), a partner above them (P1), a department below one of them (D1).
 VIEWERS = ("C1", "C2", "P1", "D1")
 # What each tenant's numbers are left as, one number each.
-STATES = ("available", "reserved", "locked", "assigned", "deleted", "held")
+# "porting": PORTING_IN, in a DRAFT port-in order of the tenant's own (`Tenant.port_order`).
+STATES = ("available", "reserved", "locked", "assigned", "deleted", "held", "porting")
 # Number filter fields that name a tenant's own text, and the text each tenant uses.
 TEXTS = {
     "sku": "{} sku",
@@ -75,6 +76,9 @@ class Tenant:
     subscriptions: tuple[uuid.UUID, uuid.UUID]
     # Each token's place in the list of tokens: (created_at, uuid), as its cursor holds it.
     token_keys: dict[Role, tuple[str, str]] = field(default_factory=dict)
+    # The tenant's port order: its id, and its row id (as its cursor holds it).
+    port_order: str = ""
+    port_order_row: int = 0
 
     @property
     def secret(self) -> str:
@@ -103,6 +107,7 @@ class Tenant:
             *self.numbers.values(),
             *(number_gid(e164) for e164 in self.numbers.values()),
             *self.token_gids(),
+            self.port_order,
         ]
 
     def token_gids(self) -> list[str]:
@@ -252,6 +257,19 @@ async def _stock(world: World, tenancy: Tenancy, tenant: Tenant, holder: Tenant)
     await own.delete([e164["deleted"]], remark=secret)
     await own.assign([e164["held"]], held, remark=secret)
     await own.expire_subscription(held, remark=secret)
+    await own.delete([e164["porting"]], remark=secret)
+    request = porting.PortInRequest(
+        [e164["porting"]],
+        carrier=f"{secret} carrier",
+        vendor=texts["vendor"],
+        country="SG",
+        sku=texts["sku"],
+        reference=f"{secret} reference",
+        remark=f"{secret} remark",
+    )
+    order: PortOrder = await own.run(porting.create_port_in, request)
+    tenant.port_order = ids.encode(porting.TYPE_NAME, order.uuid)
+    tenant.port_order_row = order.id
 
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -352,6 +370,7 @@ NODE_ID = Target(
         *(number_gid(f.numbers[state]) for f, state in _spread(t, viewer)),
         # One token each: every token of every tenant would pass the alias limit.
         *(token_gid(f.token_keys[Role.ADMIN][1]) for f in t.foreign(viewer)),
+        *(f.port_order for f in t.foreign(viewer)),
     ],
     stand_in=lambda t, viewer, _v: ids.encode("Organization", uuid.uuid4()),
 )
@@ -382,6 +401,18 @@ NEW_NUMBERS = Target(
         [e for f in t.foreign(viewer) for e in f.numbers.values()], len(STATES)
     ),
     stand_in=lambda t, viewer, _v: list(t.tenants[viewer].numbers.values()),
+    expect=Expect.EXISTING,
+)
+# A port-in takes the viewer's own DELETED numbers back, and answers every number held
+# outside its subtree, DELETED or not, ALREADY_EXISTS: the deleted ones are left out of
+# both sides, so the answers compare number for number.
+_HELD = [state for state in STATES if state != "deleted"]
+PORT_IN_NUMBERS = Target(
+    own=lambda t, viewer: [made_up_number(98)],
+    foreign=lambda t, viewer: _chunks(
+        [f.numbers[state] for f in t.foreign(viewer) for state in _HELD], len(_HELD)
+    ),
+    stand_in=lambda t, viewer, _v: [t.tenants[viewer].numbers[state] for state in _HELD],
     expect=Expect.EXISTING,
 )
 TOKEN_ID = Target(
@@ -431,6 +462,11 @@ OPERATOR_IDS = Target(
     own=lambda t, viewer: [t.operators[viewer].gid],
     foreign=lambda t, viewer: [[t.operators[f.label].gid for f in t.foreign(viewer)]],
     stand_in=lambda t, viewer, _v: [_made_up_operator()],
+)
+PORT_ORDER_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].port_order,
+    foreign=lambda t, viewer: [f.port_order for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: ids.encode(porting.TYPE_NAME, uuid.uuid4()),
 )
 OPERATOR_CURSOR = Target(
     own=lambda t, viewer: None,
@@ -511,6 +547,19 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("UpdateOperatorInput", "id"): OPERATOR_ID,
     ("DeleteOperatorInput", "id"): OPERATOR_ID,
     ("Query.operators", "after"): OPERATOR_CURSOR,
+    # Porting (issue 18): orders are named by id; what an order sets is not a target.
+    ("PortOrderActionInput", "id"): PORT_ORDER_ID,
+    ("ConfirmPortOrderInput", "id"): PORT_ORDER_ID,
+    ("ConfirmPortOrderInput", "focDate"): Neutral(lambda t, _viewer: t.later.isoformat()),
+    ("Query.portOrders", "after"): _cursor(lambda _t, f, _s: str(f.port_order_row)),
+    ("PortOrder.numbers", "after"): _cursor(lambda _t, f, state: f.numbers[state]),
+    ("PortOrderFilter", "direction"): _constant("IN"),
+    ("PortOrderFilter", "statuses"): _constant(["DRAFT", "SUBMITTED"]),
+    ("CreatePortInInput", "numbers"): PORT_IN_NUMBERS,
+    ("CreatePortInInput", "vendor"): _constant("isolation vendor"),
+    ("CreatePortInInput", "country"): _constant("SG"),
+    ("CreatePortInInput", "sku"): _constant("isolation sku"),
+    ("String", "carrier"): _constant("isolation carrier"),
     # What a request sets rather than names.
     ("AddNumbersInput", "numbers"): NEW_NUMBERS,
     ("AddNumbersInput", "vendor"): _constant("isolation vendor"),
@@ -565,6 +614,7 @@ FILLERS: dict[tuple[str, str], Filler] = {
                 "billingEmail",
                 "ownerEmail",
                 "supportEmail",
+                "reference",
             ],
             "Boolean": ["golden", "portedIn", "mayAddNumbers"],
             "Capability": ["capabilities"],
@@ -772,6 +822,12 @@ ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Tenancy, str], str]]] = {
     "Organization": (
         ("viewer", "organization"),
         lambda _t, _v: "viewer {{ organization {{ {} }} }}",
+    ),
+    "PortOrder": (
+        ("node",),
+        lambda t, viewer: (
+            f'node(id: "{t.tenants[viewer].port_order}") {{{{ ... on PortOrder {{{{ {{}} }}}} }}}}'
+        ),
     ),
     "Number": (
         ("number",),
