@@ -201,3 +201,14 @@ async def test_port_orders_of_a_page_of_numbers_load_in_one_statement(
         assert len(answer["numbers"]["edges"]) == size
         counted.append(statements.count)
     assert counted[0] == counted[1]
+
+
+async def test_an_import_cannot_put_numbers_in_a_porting_state(api: Api) -> None:
+    text = "number,vendor,country,sku,state\n+6561000001,V,SG,DID,PORTING_IN\n"
+    text += "+6561000002,V,SG,DID,porting_out\n"
+    response = await api.upload_csv(text)
+    assert response.status_code == 422, response.text
+    reasons = [bad["reason"] for bad in response.json()["bad_rows"]]
+    assert len(reasons) == 2
+    assert all("state must be one of" in reason for reason in reasons)
+    assert (await api.gql(NUMBER, {"e164": "+6561000001"}))["number"] is None
