@@ -34,6 +34,9 @@ from domain.pagination import Page, PageRequest, make_page
 from models import (
     Capability,
     DeletionReason,
+    Notice,
+    NoticeKind,
+    NoticeStatus,
     Number,
     NumberState,
     Organization,
@@ -80,6 +83,9 @@ ORDER_MOVES: Mapping[OrderAction, Mapping[PortOrderStatus, PortOrderStatus]] = {
         FOC_CONFIRMED: PortOrderStatus.REJECTED,
     },
 }
+
+# Statuses whose port-out numbers go back to the state they left.
+RETURNED = (PortOrderStatus.CANCELLED, PortOrderStatus.REJECTED)
 
 # What closing an order does to its numbers: (action, direction) -> the lifecycle action.
 CLOSING: Mapping[tuple[OrderAction, PortDirection], Action] = {
@@ -442,6 +448,8 @@ async def act(
         raise DomainError.one(ErrorCode.CONFLICT, "the order changed meanwhile; try again")
     if number_action is not None and moves:
         await apply(session, moves, number_action, actor=caller.actor, at=now, remark=remark)
+    if closing and order.direction is PortDirection.OUT and to_status in RETURNED:
+        await _revive_notices(session, order.id)
     if closing:
         await session.execute(
             sa.update(PortOrderNumber)
@@ -454,6 +462,32 @@ async def act(
         await port_notices.cancel_stale(session, order.id)
     await session.refresh(order)
     return order
+
+
+async def _revive_notices(session: AsyncSession, order_id: int) -> None:
+    """Warnings cancelled while the numbers were away apply again once they are back with
+    the same end: pending again, for the sweep to send (or cancel, if they do not apply)."""
+    kept = sa.select(PortOrderNumber).where(
+        PortOrderNumber.order_id == order_id, PortOrderNumber.number_id == Notice.number_id
+    )
+    prior_end = kept.with_only_columns(PortOrderNumber.prior_expires_at).scalar_subquery()
+    prior_paid = kept.with_only_columns(PortOrderNumber.prior_paid_until).scalar_subquery()
+    ends = (NoticeKind.RESERVATION_LAPSING, NoticeKind.LOCK_LAPSING)
+    await session.execute(
+        sa.update(Notice)
+        .where(
+            Notice.status == NoticeStatus.CANCELLED,
+            Notice.number_id.in_(
+                sa.select(PortOrderNumber.number_id).where(PortOrderNumber.order_id == order_id)
+            ),
+            sa.or_(
+                sa.and_(Notice.kind.in_(ends), Notice.expires_at == prior_end),
+                sa.and_(Notice.kind == NoticeKind.SERVICE_ENDING, Notice.expires_at == prior_paid),
+            ),
+        )
+        .values(status=NoticeStatus.PENDING)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # ---- reading ----

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain import ids, porting
+from domain import ids, notices, porting
 from domain.clock import ManualClock
 from domain.mail import Mailer, SmtpMailer
 from domain.notice_delivery import Outcome
@@ -57,7 +57,11 @@ async def _pool(world: World) -> Organization:
         "Resell", OrganizationKind.PARTNER, support_email="support@resell.test"
     )
     return await world.org(
-        "Acme", OrganizationKind.CUSTOMER, partner, owner_email="owner@acme.test"
+        "Acme",
+        OrganizationKind.CUSTOMER,
+        partner,
+        owner_email="owner@acme.test",
+        billing_email="billing@acme.test",
     )
 
 
@@ -147,3 +151,24 @@ async def test_a_cancelled_order_s_notice_is_not_sent(
     assert await _sweep(world, mailer, clock) == []
     assert await _notices(world) == [(NoticeStatus.CANCELLED, foc)]
     assert smtp[0].messages == []
+
+
+async def test_a_reservation_warning_cancelled_while_porting_applies_again_once_back(
+    world: World, mailer: Mailer, clock: ManualClock, smtp: tuple[Inbox, int]
+) -> None:
+    pool = await _pool(world)
+    [e164] = await world.add(1, pool=pool)
+    ends = clock.now() + 5 * DAY
+    await world.reserve([e164], pool, ends)
+    async with world.db.write() as session:
+        assert await notices.schedule(session, clock.now(), RULES.before) == 1
+    order: PortOrder = await world.run(
+        porting.create_port_out, [e164], carrier="Gaining", reference=None, remark=None
+    )
+    async with world.db.write() as session:
+        assert await notices.cancel_stale(session) == 1
+    key = ids.encode(porting.TYPE_NAME, order.uuid)
+    await world.run(porting.act, key, Action.CANCEL, remark=None)
+    assert await _sweep(world, mailer, clock) == [Outcome.SENT]
+    [mail] = smtp[0].messages
+    assert e164 in mail["Subject"]
