@@ -342,7 +342,11 @@ async def find(session: AsyncSession, viewer: Viewer, ref: str) -> PortOrder | N
     return (await session.scalars(query)).one_or_none()
 
 
-async def _order_for_update(session: AsyncSession, viewer: Viewer, ref: str) -> PortOrder:
+async def _order_for_update(
+    session: AsyncSession, viewer: Viewer, ref: str, problems: Problems
+) -> PortOrder:
+    """The order, locked; NOT_FOUND (with every other problem found) if the viewer does
+    not see it, exactly as for a made-up id."""
     key = ids.decode_uuid(ref, TYPE_NAME)
     order = None
     if key is not None:
@@ -354,7 +358,9 @@ async def _order_for_update(session: AsyncSession, viewer: Viewer, ref: str) -> 
         )
         order = (await session.scalars(query)).one_or_none()
     if order is None:
-        raise DomainError.one(ErrorCode.NOT_FOUND, "no such port order", ["input", "id"])
+        problems.add(ErrorCode.NOT_FOUND, "no such port order", ["input", "id"])
+        problems.raise_if_any()
+    assert order is not None
     return order
 
 
@@ -410,7 +416,7 @@ async def act(
     now = caller.clock.now()
     if action is OrderAction.CONFIRM and (foc_date is None or foc_date <= now):
         problems.add(ErrorCode.VALIDATION, "focDate must be in the future", ["input", "focDate"])
-    order = await _order_for_update(session, caller.viewer, ref)
+    order = await _order_for_update(session, caller.viewer, ref, problems)
     from_status = order.status
     to_status = ORDER_MOVES[action].get(from_status)
     if to_status is None:
