@@ -29,6 +29,7 @@ AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED = (
     NumberState.ASSIGNED,
     NumberState.DELETED,
 )
+PORTING_IN, PORTING_OUT = NumberState.PORTING_IN, NumberState.PORTING_OUT
 
 
 class Action(enum.StrEnum):
@@ -60,6 +61,12 @@ class Action(enum.StrEnum):
     RENEW = "RENEWED"
     SET_BILLING_CYCLES = "BILLING_CYCLES_SET"
     SERVICE_END = "SERVICE_ENDED"
+    # Porting (domain/porting.py): the moves of a port order's numbers.
+    PORT_IN = "PORT_IN_STARTED"
+    PORT_OUT = "PORT_OUT_STARTED"
+    COMPLETE_PORT_IN = "PORTED_IN"
+    COMPLETE_PORT_OUT = "PORTED_OUT"
+    CANCEL_PORT = "PORT_CANCELLED"
 
 
 # (state, action) -> state. A pair that is not here is INVALID_TRANSITION.
@@ -72,7 +79,7 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.UNLOCK: {LOCKED: AVAILABLE},
     Action.DELETE: {AVAILABLE: DELETED, LOCKED: DELETED},
     Action.RECOVER: {DELETED: AVAILABLE},
-    Action.EDIT: {s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED)},
+    Action.EDIT: {s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED, PORTING_IN, PORTING_OUT)},
     Action.SUBSCRIPTION_EXPIRED: {ASSIGNED: RESERVED},
     Action.SUBSCRIPTION_TERMINATED: {ASSIGNED: RESERVED},
     Action.SUBSCRIPTION_REACTIVATED: {RESERVED: ASSIGNED},
@@ -89,6 +96,20 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.RENEW: {ASSIGNED: ASSIGNED, RESERVED: ASSIGNED},
     Action.SET_BILLING_CYCLES: {ASSIGNED: ASSIGNED},
     Action.SERVICE_END: {ASSIGNED: RESERVED},
+    # A number new to the inventory enters PORTING_IN without a from-state (as add does).
+    Action.PORT_IN: {DELETED: PORTING_IN},
+    Action.PORT_OUT: {AVAILABLE: PORTING_OUT, RESERVED: PORTING_OUT, ASSIGNED: PORTING_OUT},
+    Action.COMPLETE_PORT_IN: {PORTING_IN: AVAILABLE},
+    Action.COMPLETE_PORT_OUT: {PORTING_OUT: DELETED},
+    # A cancelled port-out returns each number to the state it left: see RETURNS.
+    Action.CANCEL_PORT: {PORTING_IN: DELETED},
+}
+
+# Moves whose target is the state the number left, one of the states given: cancelling
+# or rejecting a port-out returns each number to where PORT_OUT took it from, so a
+# source state added to PORT_OUT's row can be returned to without another line.
+RETURNS: Mapping[Action, Mapping[NumberState, tuple[NumberState, ...]]] = {
+    Action.CANCEL_PORT: {PORTING_OUT: tuple(TRANSITIONS[Action.PORT_OUT])},
 }
 
 # Columns that describe one state, and the states in which each may hold a value;
@@ -127,6 +148,11 @@ def target(state: NumberState, action: Action) -> NumberState | None:
     return TRANSITIONS[action].get(state)
 
 
+def allowed(state: NumberState, action: Action) -> bool:
+    """Whether the table has a move of `action` from `state` (to one state, or back)."""
+    return state in TRANSITIONS[action] or state in RETURNS.get(action, {})
+
+
 @dataclass(frozen=True)
 class Item:
     """A number named by a request, with where in the input it was named."""
@@ -146,6 +172,8 @@ class Move:
 
 Guard = Callable[[Number], str | None]
 Values = Callable[[Number], Mapping[str, Any]]
+# For a move in RETURNS: the state the number left, as remembered.
+Prior = Callable[[Number], NumberState | None]
 
 
 def plan(
@@ -155,16 +183,22 @@ def plan(
     *,
     values: Values,
     guard: Guard | None = None,
+    prior: Prior | None = None,
 ) -> list[Move]:
     """Check every item against the table and the guard; plan the moves that pass.
 
     `values` gives the columns a move sets. When the state changes, every other
-    state column is cleared.
+    state column is cleared. A move back (RETURNS) goes to the state `prior` names,
+    if the table allows returning to it.
     """
     moves = []
     for item in items:
         row = item.row
         to_state = target(row.state, action)
+        returns_to = RETURNS.get(action, {}).get(row.state, ())
+        if to_state is None and returns_to and prior is not None:
+            left = prior(row)
+            to_state = left if left in returns_to else None
         if to_state is None:
             problems.add(
                 ErrorCode.INVALID_TRANSITION,
@@ -208,7 +242,8 @@ async def apply(
         values = dict(items)
         values["state"] = to_state
         if to_state is not from_state:
-            values["state_changed_at"] = at
+            # A move back restores when the state it returns to began.
+            values.setdefault("state_changed_at", at)
         result = await session.execute(
             sa.update(Number)
             .where(Number.id.in_(ids), Number.state == from_state)

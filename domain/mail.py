@@ -36,6 +36,8 @@ class NoticeMail:
     reference: str
     # INTAKE_LIMIT_REACHED: the token's name (`organization` is its organization's).
     token: str = ""
+    # PORT_FOC_NEAR: the order's direction, other carrier and reference.
+    order: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,19 @@ def _text(mail: NoticeMail) -> _Text:
                 "If it is work you expect (a migration, a clean-up): nothing to do; raise "
                 "NUMBRA_INTAKE_REFUSALS_PER_DAY if it recurs.",
                 "If not: revoke the token, or take mayAddNumbers from its organization.",
+            ],
+        )
+    if mail.kind is NoticeKind.PORT_FOC_NEAR:
+        # The subject holds no stored text: the carrier and reference go in the body only.
+        return _Text(
+            subject=f"Numbers of {pool} are ported on {when}",
+            lead=(
+                f"A port order of the pool of {pool} ({mail.order}) is confirmed: its "
+                f"numbers move on {when} (the firm order commitment date)."
+            ),
+            steps=[
+                "If that is right: nothing to do; make sure routing and customers are ready.",
+                "If not: confirm another date, cancel or reject the order before then.",
             ],
         )
     if mail.kind is NoticeKind.RESERVATION_LAPSING:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import lifecycle, terms
+from domain import lifecycle, port_notices, terms
 from domain.clock import Clock
 from domain.mail import Mailer, MailError, NoticeMail, compose, mail_address, one_line
 from domain.notices import AHEAD, OPEN, SYSTEM, NoticeRules
@@ -29,6 +29,7 @@ from models import (
     Number,
     Organization,
     OrganizationKind,
+    PortOrder,
     Token,
 )
 from models.database import Database
@@ -109,6 +110,8 @@ async def _claim(
     notice = await session.get(Notice, notice_id)
     if notice is None or notice.status not in OPEN or notice.next_attempt_at > now:
         return Outcome.SKIPPED
+    if notice.port_order_id is not None:
+        return await _claim_about_order(session, notice, now, rules)
     if notice.number_id is None:
         return await _claim_about_token(session, notice, now, rules)
     number = await session.get(Number, notice.number_id)
@@ -162,6 +165,33 @@ async def _claim_about_token(
         recipients=recipients,
         reference=f"{notice.id}.token{token.id}.{notice.kind.value.lower()}",
         token=token.name,
+    )
+    return await _take(session, notice, now, rules, None, mail)
+
+
+async def _claim_about_order(
+    session: AsyncSession, notice: Notice, now: datetime, rules: NoticeRules
+) -> _Claim | Outcome:
+    """Claim a PORT_FOC_NEAR notice, if its order is still confirmed for that date."""
+    order = await session.get(PortOrder, notice.port_order_id)
+    assert order is not None  # the notice goes with its order (ON DELETE CASCADE)
+    if not port_notices.applies(order, notice.expires_at):
+        cancelled = await _update(session, notice, status=NoticeStatus.CANCELLED)
+        return Outcome.CANCELLED if cancelled else Outcome.SKIPPED
+    if notice.attempts >= rules.max_attempts:
+        return await _fail(session, notice, None, _lost(notice), now)
+    pool, recipients, problem = await port_notices.addressees(session, order)
+    if problem is not None:
+        return await _fail(session, notice, None, problem, now)
+    mail = NoticeMail(
+        kind=notice.kind,
+        e164="",
+        organization=pool,
+        pool=pool,
+        expires_at=notice.expires_at,
+        recipients=recipients,
+        reference=f"{notice.id}.order{order.id}.{notice.kind.value.lower()}",
+        order=f"{order.direction.value} {order.carrier} {order.reference or ''}".strip(),
     )
     return await _take(session, notice, now, rules, None, mail)
 
@@ -342,4 +372,5 @@ def _label(kind: NoticeKind) -> str:
         NoticeKind.LOCK_LAPSED: "lock lapsed notice",
         NoticeKind.INTAKE_LIMIT_REACHED: "intake limit notice",
         NoticeKind.SERVICE_ENDING: "service ending notice",
+        NoticeKind.PORT_FOC_NEAR: "port date notice",
     }[kind]

@@ -45,6 +45,8 @@ class NoticeRules:
     max_attempts: int = 10
     lease: timedelta = timedelta(minutes=5)
     sender: str = "numbra@localhost"
+    # How long before a port order's FOC date its notice goes out.
+    port_before: timedelta = timedelta(days=2)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "NoticeRules":
@@ -54,6 +56,7 @@ class NoticeRules:
             max_attempts=settings.notice_max_attempts,
             lease=timedelta(seconds=settings.notice_lease_seconds),
             sender=settings.mail_from,
+            port_before=timedelta(days=settings.port_notice_days),
         )
 
     def backoff(self, attempts: int) -> timedelta:

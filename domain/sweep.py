@@ -5,7 +5,8 @@
    select due ids (on PostgreSQL skipping rows another transaction holds), then one
    guarded UPDATE … WHERE state = … AND expires_at <= now RETURNING id. A lapsed lock's
    LOCK_LAPSED notice is written in the same transaction. Locks with no end never lapse.
-2. Notices: add those now due, cancel pending ones that no longer apply.
+2. Notices: add those now due (port orders' FOC notices among them), cancel pending
+   ones that no longer apply.
 3. Report the notices to deliver; the caller hands them out after the commits.
 
 Every write is guarded by the state it expects, so two sweeps at once, a sweep run twice,
@@ -20,7 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import after_hold, notices, terms
+from domain import after_hold, notices, port_notices, terms
 from domain.clock import Clock
 from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
@@ -146,6 +147,8 @@ async def sweep(
         cancelled = await notices.cancel_stale(session)
         scheduled += await terms.schedule_notices(session, now, rules.before)
         cancelled += await terms.cancel_stale_notices(session)
+        scheduled += await port_notices.schedule(session, now, rules.port_before)
+        cancelled += await port_notices.cancel_stale(session)
     async with db.read() as session:
         due = await notices.claimable(session, now)
     return SweepReport(reservations, locks, scheduled, cancelled, due)

@@ -40,7 +40,18 @@ __all__ = [
 from models.numbers import AfterHold
 from models.operators import Operator
 from models.policy import NumberPolicy
+from models.porting import PortDirection, PortOrder, PortOrderNumber, PortOrderStatus
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
-__all__ += ["AfterHold", "NumberPolicy", "Operator"]
-__all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookEndpoint"]
+__all__ += [
+    "AfterHold",
+    "DeliveryStatus",
+    "NumberPolicy",
+    "Operator",
+    "PortDirection",
+    "PortOrder",
+    "PortOrderNumber",
+    "PortOrderStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

@@ -20,6 +20,9 @@ class NoticeKind(enum.StrEnum):
     INTAKE_LIMIT_REACHED = "INTAKE_LIMIT_REACHED"
     # To the owner's billing e-mail, some days before a paid term that will not renew ends.
     SERVICE_ENDING = "SERVICE_ENDING"
+    # To the pool's owner and the nearest partner's support, some days before a port
+    # order's FOC date: about the order, keyed by (order, focDate).
+    PORT_FOC_NEAR = "PORT_FOC_NEAR"
 
 
 class NoticeStatus(enum.StrEnum):
@@ -32,15 +35,29 @@ class NoticeStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+# A notice is about exactly one of a number, a token and a port order.
+ABOUT_ONE_THING = (
+    " + ".join(
+        f"(CASE WHEN {column} IS NULL THEN 0 ELSE 1 END)"
+        for column in ("number_id", "token_id", "port_order_id")
+    )
+    + " = 1"
+)
+
+
 class Notice(Base):
     __tablename__ = "notices"
 
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
     )
-    # What the notice is about: a number, or (INTAKE_LIMIT_REACHED) a token.
+    # What the notice is about: a number, (INTAKE_LIMIT_REACHED) a token, or
+    # (PORT_FOC_NEAR) a port order.
     number_id: Mapped[int | None] = mapped_column(sa.ForeignKey("numbers.id", ondelete="CASCADE"))
     token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tokens.id", ondelete="CASCADE"))
+    port_order_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("port_orders.id", ondelete="CASCADE")
+    )
     kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, "notice_kind"))
     # The end of the reservation or lock the notice is about (of the day the token's intake
     # is refused for): with number (token) and kind, its key.
@@ -58,8 +75,7 @@ class Notice(Base):
     __table_args__ = (
         sa.UniqueConstraint("number_id", "kind", "expires_at"),
         sa.UniqueConstraint("token_id", "kind", "expires_at"),
-        sa.CheckConstraint(
-            "(number_id IS NULL) <> (token_id IS NULL)", name="about_a_number_or_a_token"
-        ),
+        sa.UniqueConstraint("port_order_id", "kind", "expires_at"),
+        sa.CheckConstraint(ABOUT_ONE_THING, name="about_one_thing"),
         sa.Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
     )

@@ -35,6 +35,9 @@ class NumberState(enum.StrEnum):
     LOCKED = "LOCKED"
     ASSIGNED = "ASSIGNED"
     DELETED = "DELETED"
+    # In a port order (models/porting.py): usable by nothing until the order closes.
+    PORTING_IN = "PORTING_IN"
+    PORTING_OUT = "PORTING_OUT"
 
 
 class ReservationKind(enum.StrEnum):
@@ -56,6 +59,8 @@ class DeletionReason(enum.StrEnum):
     RETURNED_TO_VENDOR = "RETURNED_TO_VENDOR"
     FAULTY = "FAULTY"
     RETIRED = "RETIRED"
+    # Its port-in order was cancelled or rejected.
+    PORT_CANCELLED = "PORT_CANCELLED"
 
 
 class AfterHold(enum.StrEnum):

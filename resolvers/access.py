@@ -2,7 +2,7 @@
 
 import strawberry
 
-from domain import ids, numbers, operators, organizations, series, tokens, webhooks
+from domain import ids, numbers, operators, organizations, porting, series, tokens, webhooks
 from resolvers.mutation import run
 from schema.access import CreateTokenInput, TokenPayload, Viewer
 from schema.common import Node
@@ -11,6 +11,7 @@ from schema.numbers import TYPE_NAME as NUMBER_TYPE
 from schema.numbers import NumberType
 from schema.operators import OperatorType
 from schema.organizations import OrganizationType
+from schema.porting import PortOrderType
 from schema.series import SeriesType
 from schema.tokens import TokenType
 from schema.webhooks import WebhookDeliveryType, WebhookEndpointType
@@ -64,6 +65,9 @@ class AccessQueries:
             if type_name == webhooks.DELIVERY_TYPE:
                 delivery = await webhooks.find_delivery(session, ctx.viewer, id)
                 return WebhookDeliveryType.from_row(delivery) if delivery is not None else None
+            if type_name == porting.TYPE_NAME:
+                order = await porting.find(session, ctx.viewer, id)
+                return PortOrderType.from_row(order) if order is not None else None
         return None
 
 

@@ -15,6 +15,7 @@ from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.operators import OperatorMutations, OperatorQueries
 from resolvers.organizations import OrganizationMutations, OrganizationQueries
 from resolvers.policy import PolicyMutations
+from resolvers.porting import PortingMutations, PortingQueries
 from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from resolvers.terms import TermMutations
@@ -39,6 +40,7 @@ class Query(
     EventQueries,
     OperatorQueries,
     WebhookQueries,
+    PortingQueries,
 ):
     pass
 
@@ -55,6 +57,7 @@ class Mutation(
     OperatorMutations,
     TermMutations,
     WebhookMutations,
+    PortingMutations,
 ):
     pass
 

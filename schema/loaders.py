@@ -7,14 +7,23 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain import history, inventory, number_policy, operators, organizations, search, webhooks
+from domain import (
+    history,
+    inventory,
+    number_policy,
+    operators,
+    organizations,
+    porting,
+    search,
+    webhooks,
+)
 from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
 from domain.number_policy import Overrides
 from domain.pagination import Page, PageRequest
 from domain.webhooks import DeliveryPageKey
-from models import NumberEvent, NumberState, Organization, Series
+from models import NumberEvent, NumberState, Organization, PortOrder, Series
 from models.database import Database
 from models.numbers import NumberRecord
 from models.operators import Operator
@@ -51,6 +60,7 @@ class Loaders:
         self.delivery_count = DataLoader[tuple[int, DeliveryStatus | None], int](
             self._load_delivery_counts
         )
+        self.port_order = DataLoader[int, PortOrder | None](self._load_port_orders)
 
     async def _load_endpoints(self, keys: Sequence[int]) -> list[WebhookEndpoint | None]:
         async with self._db.read_statements() as session:
@@ -116,6 +126,12 @@ class Loaders:
         async with self._db.read_statements() as session:
             found = await operators.state_counts(session, self._viewer, keys)
         return [found[key] for key in keys]
+
+    async def _load_port_orders(self, keys: Sequence[int]) -> list[PortOrder | None]:
+        """The open port order each number (by id) is in."""
+        async with self._db.read_statements() as session:
+            found = await porting.open_orders(session, keys)
+        return [found.get(key) for key in keys]
 
     def _pools(self) -> str | None:
         """The subtree whose events the viewer reads: every event for the provider's tokens."""

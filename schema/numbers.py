@@ -28,8 +28,11 @@ from schema.terms import BillingTerm, BillingTermInput
 
 if TYPE_CHECKING:
     from schema.operators import OperatorType
+    from schema.porting import PortOrderType
 
 TYPE_NAME = "Number"
+# The states of a number in an open port order.
+PORTING = (NumberStateModel.PORTING_IN, NumberStateModel.PORTING_OUT)
 
 NumberState = strawberry.enum(NumberStateModel, name="NumberState")
 ReservationKind = strawberry.enum(ReservationKindModel, name="ReservationKind")
@@ -227,6 +230,17 @@ class NumberType(Node):
             return None
         row = await info.context.loaders.operator.load(self.row.operator_id)
         return OperatorType.from_row(row) if row is not None else None
+
+    @strawberry.field(description="The open port order this number is part of.")
+    async def port_order(
+        self, info: Info
+    ) -> Annotated["PortOrderType", strawberry.lazy("schema.porting")] | None:
+        from schema.porting import PortOrderType
+
+        if self.row.state not in PORTING:
+            return None
+        row = await info.context.loaders.port_order.load(self.row.id)
+        return PortOrderType.from_row(row) if row is not None else None
 
     @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED.")
     async def owner_uuid(self, info: Info) -> UUID | None:

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     swap_hold_days: int = Field(1, ge=1)
     lock_days: int = Field(90, ge=1)
     notice_days_before: int = Field(7, ge=0)
+    # The notice of a port order's FOC date goes out this many days before it.
+    port_notice_days: int = Field(2, ge=0)
     # The hold of a number whose service was cancelled, and what becomes of a number when a
     # subscription, cancellation or swap hold ends. Each organization may set its own.
     cancelled_hold_days: int = Field(28, ge=1)

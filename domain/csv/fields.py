@@ -12,7 +12,10 @@ from domain.text import refusal
 from models import Capability, Number, NumberState
 from models.base import column_length
 
-IMPORTABLE_STATES = tuple(NumberState)
+# A number enters PORTING_IN or PORTING_OUT only through a port order (domain/porting.py).
+IMPORTABLE_STATES = tuple(
+    state for state in NumberState if state not in (NumberState.PORTING_IN, NumberState.PORTING_OUT)
+)
 # Columns narrower than the API's rule for text.
 _COLUMN_LENGTH = {"vendor": column_length(Number.vendor), "sku": column_length(Number.sku)}
 

@@ -266,7 +266,11 @@ async def test_everything_a_token_reaches_is_its_subtree_and_all_of_it(
     series_ids = {tenancy.series_gid}
     operator_ids = {tenancy.operators[t.label].gid for t in own}
     assert {str(v) for v in values_of(answers, "id")} == (
-        {t.gid for t in own} | {number_gid(e) for e in visible} | series_ids | operator_ids
+        {t.gid for t in own}
+        | {number_gid(e) for e in visible}
+        | series_ids
+        | operator_ids
+        | {t.port_order for t in own}
     )
     assert {str(v) for v in values_of(answers, "e164")} == visible
     assert sum(c["count"] for c in answers[0]["numberCounts"]) == len(visible)

@@ -52,32 +52,6 @@ PENDING: dict[int, set[str]] = {
         "type SetRegistrationInput",
         "type SetFeatureStatusInput",
     },
-    # issue 18: porting
-    18: {
-        "enum value NumberState.PORTING_IN",
-        "enum value NumberState.PORTING_OUT",
-        "enum value DeletionReason.PORT_CANCELLED",
-        "field Number.portOrder: PortOrder",
-        "field Query.portOrders: PortOrderConnection!",
-        "field Mutation.createPortIn: PortOrderPayload!",
-        "field Mutation.createPortOut: PortOrderPayload!",
-        "field Mutation.submitPortOrder: PortOrderPayload!",
-        "field Mutation.confirmPortOrder: PortOrderPayload!",
-        "field Mutation.completePortOrder: PortOrderPayload!",
-        "field Mutation.cancelPortOrder: PortOrderPayload!",
-        "field Mutation.rejectPortOrder: PortOrderPayload!",
-        "type PortDirection",
-        "type PortOrderStatus",
-        "type PortOrder",
-        "type PortOrderEdge",
-        "type PortOrderConnection",
-        "type PortOrderFilter",
-        "type CreatePortInInput",
-        "type CreatePortOutInput",
-        "type PortOrderActionInput",
-        "type ConfirmPortOrderInput",
-        "type PortOrderPayload",
-    },
 }
 
 

@@ -44,7 +44,7 @@ INPUT_TYPES = {
     "editNumbers": "EditNumbersInput",
 }
 
-STATES = ["AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"]
+STATES = ["AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED", "PORTING_IN", "PORTING_OUT"]
 
 # Fixed-line (6[1-9]xxxxxx) and mobile (8xxxxxxx, 9xxxxxxx) numbers of Singapore.
 F1, F2, F3, F4, F5, F6 = (f"+656100000{i}" for i in range(1, 7))
@@ -569,6 +569,8 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "LOCKED": 2,
         "ASSIGNED": 1,
         "DELETED": 0,
+        "PORTING_IN": 0,
+        "PORTING_OUT": 0,
     }
     assert await counts(api, {"pattern": "+6561"}) == {
         "AVAILABLE": 2,
@@ -576,6 +578,8 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "LOCKED": 1,
         "ASSIGNED": 1,
         "DELETED": 0,
+        "PORTING_IN": 0,
+        "PORTING_OUT": 0,
     }
     assert await counts(api, {"states": ["LOCKED"]}) == {
         "AVAILABLE": 0,
@@ -583,6 +587,8 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "LOCKED": 2,
         "ASSIGNED": 0,
         "DELETED": 0,
+        "PORTING_IN": 0,
+        "PORTING_OUT": 0,
     }
     assert await counts(api, {"pattern": "+44"}) == dict.fromkeys(STATES, 0)
 

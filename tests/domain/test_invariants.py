@@ -59,8 +59,16 @@ async def test_an_inventory_after_every_kind_of_move_is_healthy(
     await world.run(allocation.allocate, request)
     report = await imports.import_csv(db, world.caller, io.StringIO(IMPORTED))
     assert report.added == 1
+    # Porting: one number ported out and back, one waiting to leave, one coming in.
+    leaving, back, coming = "+6562000013", "+6562000014", "+6562000015"
+    await world.add_named([leaving, back])
+    await actions.reserve(back)
+    await actions.port_out(back)
+    await actions.cancel_port(back)
+    await actions.port_out(leaving)
+    await actions.port_in(coming)
 
-    assert await invariants.check(db, expected_total=9) == []
+    assert await invariants.check(db, expected_total=12) == []
 
 
 async def test_a_total_other_than_the_expected_is_reported(actions: Actions, db: Database) -> None:
@@ -131,6 +139,11 @@ CORRUPTIONS = {
         f"WHERE e164 = '{AVAILABLE}'",
         "whose latest event disagrees",
         f"{AVAILABLE} is DELETED but its history says AVAILABLE",
+    ),
+    "porting without an order": (
+        f"UPDATE numbers SET state = 'PORTING_IN' WHERE e164 = '{AVAILABLE}'",
+        "are PORTING_IN outside an open port-in order",
+        AVAILABLE,
     ),
     "counter off": (
         "UPDATE number_state_counts SET count = count + 1 WHERE state = 'LOCKED'",

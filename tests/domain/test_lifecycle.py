@@ -8,11 +8,12 @@ import pytest
 
 from domain.clock import ManualClock
 from domain.errors import ErrorCode
-from domain.lifecycle import TRANSITIONS, Action
+from domain.lifecycle import RETURNS, TRANSITIONS, Action
 from models import NumberState, OrganizationKind
 from models.database import Database
 from tests.support.lifecycle import (
     ACTIONS,
+    ALSO_REFUSED_WITH,
     EXPECTED,
     SETUP_STATES,
     SETUPS,
@@ -58,6 +59,7 @@ async def test_every_action_from_every_state(
         assert {p.code for p in error.problems} <= {
             ErrorCode.INVALID_TRANSITION,
             ErrorCode.NOT_FOUND,
+            *([ALSO_REFUSED_WITH[action]] if action in ALSO_REFUSED_WITH else []),
         }
         assert after.state is before.state
         assert after.state_changed_at == before.state_changed_at
@@ -87,10 +89,23 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         "restore": Action.RESTORE,
         "renew": Action.RENEW,
         "set_cycles": Action.SET_BILLING_CYCLES,
+        "port_in": Action.PORT_IN,
+        "port_out": Action.PORT_OUT,
     }
+    # Closing a port order: one action per direction; cancelling a port-out returns.
+    closing = {
+        ("complete_port", "PORTING_IN"): Action.COMPLETE_PORT_IN,
+        ("complete_port", "PORTING_OUT"): Action.COMPLETE_PORT_OUT,
+        ("cancel_port", "PORTING_IN"): Action.CANCEL_PORT,
+    }
+    by_action.update({f"{name} {start}": action for (name, start), action in closing.items()})
     expected = {
-        (by_action[action], NumberState(SETUP_STATES[start])): NumberState(to)
+        (
+            by_action.get(action, by_action.get(f"{action} {start}")),
+            NumberState(SETUP_STATES[start]),
+        ): NumberState(to)
         for (start, action), to in EXPECTED.items()
+        if (start, action) != ("PORTING_OUT", "cancel_port")
     }
     implemented = {
         (action, start): to
@@ -107,6 +122,14 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
     # A subscription, cancellation or swap hold lapses into its after-hold state (the sweep).
     assert TRANSITIONS[Action.LOCK_AFTER_HOLD] == {NumberState.RESERVED: NumberState.LOCKED}
     assert TRANSITIONS[Action.RETIRE] == {NumberState.RESERVED: NumberState.DELETED}
+    # A cancelled port-out returns to any state port-out leaves, and to no other.
+    port_out_sources = {
+        NumberState(SETUP_STATES[start]) for start, action in EXPECTED if action == "port_out"
+    }
+    assert {a: dict(m) for a, m in RETURNS.items()} == {
+        Action.CANCEL_PORT: {NumberState.PORTING_OUT: tuple(TRANSITIONS[Action.PORT_OUT])}
+    }
+    assert set(TRANSITIONS[Action.PORT_OUT]) == port_out_sources
 
 
 async def test_a_reactivation_after_the_hold_lapsed_is_refused(

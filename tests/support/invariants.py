@@ -7,6 +7,9 @@
 - Its latest history event, where the event records a state, left it in the state it
   is in; no history or notice belongs to a number that does not exist. (Numbers with
   no history at all, as bulk seeds make, are not flagged.)
+- A number is PORTING_IN (PORTING_OUT) exactly while it is in an open port-in (port-out)
+  order, and in one at most; a port-out remembers a state port-out may leave; a closed
+  order has no open numbers.
 - No E.164 number is held twice, and every one is ASCII ("+" and 1 to 15 digits 0-9:
   a number in other digits would be a second number beside its ASCII self).
 
@@ -25,8 +28,29 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, outerjoin
 
-from domain.lifecycle import ASSIGNED, DELETED, FILLED_IN, LOCKED, RESERVED
-from models import Notice, Number, NumberEvent, NumberState, Organization, Series
+from domain.lifecycle import (
+    ASSIGNED,
+    DELETED,
+    FILLED_IN,
+    LOCKED,
+    PORTING_IN,
+    PORTING_OUT,
+    RESERVED,
+    TRANSITIONS,
+    Action,
+)
+from domain.porting import OPEN
+from models import (
+    Notice,
+    Number,
+    NumberEvent,
+    NumberState,
+    Organization,
+    PortDirection,
+    PortOrder,
+    PortOrderNumber,
+    Series,
+)
 from models.database import Database
 from models.numbers import NumberStateCount
 
@@ -91,6 +115,7 @@ def _rules() -> list[Rule]:
             ),
         ),
     ]
+    rules += _porting_rules()
     for name, states in FILLED_IN.items():
         rules.append(
             Rule(
@@ -108,6 +133,56 @@ def _rules() -> list[Rule]:
             )
         )
     return rules
+
+
+def _in_open_order(*more: sa.ColumnElement[bool]) -> sa.Exists:
+    return sa.exists().where(
+        PortOrderNumber.number_id == Number.id,
+        PortOrderNumber.closed_at.is_(None),
+        PortOrder.id == PortOrderNumber.order_id,
+        *more,
+    )
+
+
+def _porting_rules() -> list[Rule]:
+    sources = tuple(TRANSITIONS[Action.PORT_OUT])
+    open_orders = sa.select(sa.func.count()).where(
+        PortOrderNumber.number_id == Number.id, PortOrderNumber.closed_at.is_(None)
+    )
+    return [
+        Rule(
+            "are PORTING_IN outside an open port-in order",
+            sa.and_(
+                Number.state == PORTING_IN,
+                ~_in_open_order(
+                    PortOrder.direction == PortDirection.IN, PortOrder.status.in_(OPEN)
+                ),
+            ),
+        ),
+        Rule(
+            "are PORTING_OUT outside an open port-out order that remembers where they were",
+            sa.and_(
+                Number.state == PORTING_OUT,
+                ~_in_open_order(
+                    PortOrder.direction == PortDirection.OUT,
+                    PortOrder.status.in_(OPEN),
+                    PortOrderNumber.prior_state.in_(sources),
+                ),
+            ),
+        ),
+        Rule(
+            "are in an open port order while not PORTING_IN or PORTING_OUT",
+            sa.and_(Number.state.not_in((PORTING_IN, PORTING_OUT)), _in_open_order()),
+        ),
+        Rule(
+            "are in more than one open port order",
+            open_orders.scalar_subquery() > 1,
+        ),
+        Rule(
+            "are open in a closed port order",
+            _in_open_order(PortOrder.status.not_in(OPEN)),
+        ),
+    ]
 
 
 RULES = _rules()

@@ -21,7 +21,7 @@ from typing import Any
 import graphql
 import sqlalchemy as sa
 
-from domain import access, ids, operators, series, tokens, webhooks
+from domain import access, ids, operators, porting, series, tokens, webhooks
 from domain.details import NumberDetails
 from domain.pagination import encode_cursor
 from models import (
@@ -29,6 +29,7 @@ from models import (
     Operator,
     Organization,
     OrganizationKind,
+    PortOrder,
     Role,
     Token,
     WebhookDelivery,
@@ -55,7 +56,8 @@ TREE = {
 # Siblings (C1, C2), a partner above them (P1), a department below one of them (D1).
 VIEWERS = ("C1", "C2", "P1", "D1")
 # What each tenant's numbers are left as, one number each.
-STATES = ("available", "reserved", "locked", "assigned", "deleted", "held")
+# "porting": PORTING_IN, in a DRAFT port-in order of the tenant's own (`Tenant.port_order`).
+STATES = ("available", "reserved", "locked", "assigned", "deleted", "held", "porting")
 # Number filter fields that name a tenant's own text, and the text each tenant uses.
 TEXTS = {
     "sku": "{} sku",
@@ -86,6 +88,9 @@ class Tenant:
     # The tenant's webhook endpoint and one delivery of it: (id, global id) each.
     endpoint: tuple[int, str] = (0, "")
     delivery: tuple[int, str] = (0, "")
+    # The tenant's port order: its id, and its row id (as its cursor holds it).
+    port_order: str = ""
+    port_order_row: int = 0
 
     @property
     def secret(self) -> str:
@@ -116,6 +121,7 @@ class Tenant:
             *self.token_gids(),
             self.endpoint[1],
             self.delivery[1],
+            self.port_order,
         ]
 
     def token_gids(self) -> list[str]:
@@ -305,6 +311,19 @@ async def _stock(world: World, tenancy: Tenancy, tenant: Tenant, holder: Tenant)
     await own.delete([e164["deleted"]], remark=secret)
     await own.assign([e164["held"]], held, remark=secret)
     await own.expire_subscription(held, remark=secret)
+    await own.delete([e164["porting"]], remark=secret)
+    request = porting.PortInRequest(
+        [e164["porting"]],
+        carrier=f"{secret} carrier",
+        vendor=texts["vendor"],
+        country="SG",
+        sku=texts["sku"],
+        reference=f"{secret} reference",
+        remark=f"{secret} remark",
+    )
+    order: PortOrder = await own.run(porting.create_port_in, request)
+    tenant.port_order = ids.encode(porting.TYPE_NAME, order.uuid)
+    tenant.port_order_row = order.id
 
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -405,6 +424,7 @@ NODE_ID = Target(
         *(number_gid(f.numbers[state]) for f, state in _spread(t, viewer)),
         # One token each: every token of every tenant would pass the alias limit.
         *(token_gid(f.token_keys[Role.ADMIN][1]) for f in t.foreign(viewer)),
+        *(f.port_order for f in t.foreign(viewer)),
     ],
     stand_in=lambda t, viewer, _v: ids.encode("Organization", uuid.uuid4()),
 )
@@ -435,6 +455,18 @@ NEW_NUMBERS = Target(
         [e for f in t.foreign(viewer) for e in f.numbers.values()], len(STATES)
     ),
     stand_in=lambda t, viewer, _v: list(t.tenants[viewer].numbers.values()),
+    expect=Expect.EXISTING,
+)
+# A port-in takes the viewer's own DELETED numbers back, and answers every number held
+# outside its subtree, DELETED or not, ALREADY_EXISTS: the deleted ones are left out of
+# both sides, so the answers compare number for number.
+_HELD = [state for state in STATES if state != "deleted"]
+PORT_IN_NUMBERS = Target(
+    own=lambda t, viewer: [made_up_number(98)],
+    foreign=lambda t, viewer: _chunks(
+        [f.numbers[state] for f in t.foreign(viewer) for state in _HELD], len(_HELD)
+    ),
+    stand_in=lambda t, viewer, _v: [t.tenants[viewer].numbers[state] for state in _HELD],
     expect=Expect.EXISTING,
 )
 TOKEN_ID = Target(
@@ -484,6 +516,11 @@ OPERATOR_IDS = Target(
     own=lambda t, viewer: [t.operators[viewer].gid],
     foreign=lambda t, viewer: [[t.operators[f.label].gid for f in t.foreign(viewer)]],
     stand_in=lambda t, viewer, _v: [_made_up_operator()],
+)
+PORT_ORDER_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].port_order,
+    foreign=lambda t, viewer: [f.port_order for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: ids.encode(porting.TYPE_NAME, uuid.uuid4()),
 )
 OPERATOR_CURSOR = Target(
     own=lambda t, viewer: None,
@@ -606,6 +643,19 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("UpdateWebhookEndpointInput", "rotateSecret"): _constant(False),
     ("CreateWebhookEndpointInput", "actions"): _constant(["ADDED"]),
     ("UpdateWebhookEndpointInput", "actions"): OMIT,
+    # Porting (issue 18): orders are named by id; what an order sets is not a target.
+    ("PortOrderActionInput", "id"): PORT_ORDER_ID,
+    ("ConfirmPortOrderInput", "id"): PORT_ORDER_ID,
+    ("ConfirmPortOrderInput", "focDate"): Neutral(lambda t, _viewer: t.later.isoformat()),
+    ("Query.portOrders", "after"): _cursor(lambda _t, f, _s: str(f.port_order_row)),
+    ("PortOrder.numbers", "after"): _cursor(lambda _t, f, state: f.numbers[state]),
+    ("PortOrderFilter", "direction"): _constant("IN"),
+    ("PortOrderFilter", "statuses"): _constant(["DRAFT", "SUBMITTED"]),
+    ("CreatePortInInput", "numbers"): PORT_IN_NUMBERS,
+    ("CreatePortInInput", "vendor"): _constant("isolation vendor"),
+    ("CreatePortInInput", "country"): _constant("SG"),
+    ("CreatePortInInput", "sku"): _constant("isolation sku"),
+    ("String", "carrier"): _constant("isolation carrier"),
     # What a request sets rather than names.
     ("AddNumbersInput", "numbers"): NEW_NUMBERS,
     ("AddNumbersInput", "vendor"): _constant("isolation vendor"),
@@ -660,6 +710,7 @@ FILLERS: dict[tuple[str, str], Filler] = {
                 "billingEmail",
                 "ownerEmail",
                 "supportEmail",
+                "reference",
             ],
             "Boolean": ["golden", "portedIn", "mayAddNumbers"],
             "Capability": ["capabilities"],
@@ -762,14 +813,19 @@ def cases(schema: graphql.GraphQLSchema) -> list[Case]:
     return found
 
 
-def selection(type_: graphql.GraphQLNamedType, depth: int) -> str:
-    """Every field of `type_` that needs no argument, nested `depth` object levels down."""
+def selection(
+    type_: graphql.GraphQLNamedType, depth: int, left_out: frozenset[str] = frozenset()
+) -> str:
+    """Every field of `type_` that needs no argument, nested `depth` object levels down,
+    but those named in `left_out`."""
     if isinstance(type_, graphql.GraphQLInterfaceType):
         raise AssertionError("select interfaces through `fragments`")
     assert isinstance(type_, graphql.GraphQLObjectType)
     chosen = []
     for name, field_ in type_.fields.items():
-        if any(graphql.is_required_argument(arg) for arg in field_.args.values()):
+        if name in left_out or any(
+            graphql.is_required_argument(arg) for arg in field_.args.values()
+        ):
             continue
         inner = graphql.get_named_type(field_.type)
         if graphql.is_leaf_type(inner):
@@ -777,6 +833,26 @@ def selection(type_: graphql.GraphQLNamedType, depth: int) -> str:
         elif depth > 0:
             chosen.append(f"{name} {{ {_inner(inner, depth - 1)} }}")
     return " ".join(chosen)
+
+
+def _clashing(
+    implementations: Sequence[graphql.GraphQLObjectType],
+) -> dict[str, frozenset[str]]:
+    """For each implementation, the leaf fields an earlier one has under the same name
+    with another type: one selection may not ask for both under one name (GraphQL's
+    rule that overlapping fields merge), and a leaf of another type (an enum of
+    statuses) names nothing a tenant owns, so the first one asked for is enough."""
+    first: dict[str, str] = {}
+    left_out: dict[str, frozenset[str]] = {}
+    for impl in implementations:
+        clashes = set()
+        for name, field_ in impl.fields.items():
+            kind = str(field_.type)
+            if first.setdefault(name, kind) != kind:
+                assert graphql.is_leaf_type(graphql.get_named_type(field_.type)), name
+                clashes.add(name)
+        left_out[impl.name] = frozenset(clashes)
+    return left_out
 
 
 def _inner(type_: graphql.GraphQLNamedType, depth: int) -> str:
@@ -790,9 +866,11 @@ def fragment(
 ) -> str:
     """`fragment <name> on <type>` selecting everything, interfaces through each implementation."""
     if isinstance(type_, graphql.GraphQLInterfaceType):
+        implementations = schema.get_implementations(type_).objects
+        clashing = _clashing(implementations)
         body = " ".join(
-            f"... on {impl.name} {{ {selection(impl, depth)} }}"
-            for impl in schema.get_implementations(type_).objects
+            f"... on {impl.name} {{ {selection(impl, depth, clashing[impl.name])} }}"
+            for impl in implementations
         )
     else:
         body = selection(type_, depth)
@@ -867,6 +945,12 @@ ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Tenancy, str], str]]] = {
     "Organization": (
         ("viewer", "organization"),
         lambda _t, _v: "viewer {{ organization {{ {} }} }}",
+    ),
+    "PortOrder": (
+        ("node",),
+        lambda t, viewer: (
+            f'node(id: "{t.tenants[viewer].port_order}") {{{{ ... on PortOrder {{{{ {{}} }}}} }}}}'
+        ),
     ),
     "Number": (
         ("number",),

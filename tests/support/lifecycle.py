@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from domain import numbers, terms
+from domain import ids, numbers, porting, terms
 from domain.clock import ManualClock
 from domain.details import NumberDetails
-from domain.errors import DomainError
+from domain.errors import DomainError, ErrorCode
 from models import Number, NumberState, Organization
 from tests.support.world import World
 
 SUBSCRIPTION = UUID("00000000-0000-4000-8000-000000000001")
 
 A, R, L, S, D = "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"
+PI, PO = "PORTING_IN", "PORTING_OUT"
 # "HELD": RESERVED by the expiry of subscription SUBSCRIPTION (it may be reactivated).
 SETUPS = {
     A: [],
@@ -31,9 +32,18 @@ SETUPS = {
     "TERM": ["assign_with_term"],
     "CANCELLED": ["assign_with_term", "cancel"],
     "ENDED": ["assign_with_term", "cancel", "end_term"],
+    # Issue 18's porting: a DELETED number ported in again; an AVAILABLE one ported out.
+    PI: ["delete", "port_in"],
+    PO: ["port_out"],
 }
 # The state each setup leaves the number in.
-SETUP_STATES = {**{s: s for s in (A, R, L, S, D)}, "HELD": R, "TERM": S, "CANCELLED": S, "ENDED": R}
+SETUP_STATES = {
+    **{s: s for s in (A, R, L, S, D, PI, PO)},
+    "HELD": R,
+    "TERM": S,
+    "CANCELLED": S,
+    "ENDED": R,
+}
 ACTIONS = [
     "reserve",
     "extend",
@@ -51,6 +61,10 @@ ACTIONS = [
     "restore",
     "renew",
     "set_cycles",
+    "port_in",
+    "port_out",
+    "complete_port",
+    "cancel_port",
 ]
 # (starting state, action) -> resulting state, from DESIGN.md's lifecycle table.
 EXPECTED = {
@@ -93,7 +107,20 @@ EXPECTED = {
     ("ENDED", "renew"): S,
     ("TERM", "set_cycles"): S,
     ("CANCELLED", "set_cycles"): S,
+    # Version 2: porting. A PORTING number takes only edit and its order's actions; a
+    # cancelled port-out returns the number to the state it left (here AVAILABLE).
+    (D, "port_in"): PI,
+    **{(start, "port_out"): PO for start in (A, R, "HELD", S, "TERM", "CANCELLED", "ENDED")},
+    (PI, "edit"): PI,
+    (PO, "edit"): PO,
+    (PI, "complete_port"): A,
+    (PO, "complete_port"): D,
+    (PI, "cancel_port"): D,
+    (PO, "cancel_port"): A,
 }
+# Answers a refused action may give besides INVALID_TRANSITION: a port-in of a number
+# in the inventory (not DELETED) is ALREADY_EXISTS.
+ALSO_REFUSED_WITH = {"port_in": ErrorCode.ALREADY_EXISTS}
 
 
 @dataclass(frozen=True)
@@ -161,6 +188,40 @@ class Actions:
 
     async def set_cycles(self, e164: str) -> None:
         await self.world.run(terms.set_cycles, [e164], cycles=3, remark=None)
+
+    async def port_in(self, e164: str) -> None:
+        request = porting.PortInRequest(
+            [e164], carrier="Old Carrier", vendor="V", country="SG", sku="sku-1"
+        )
+        await self.world.run(porting.create_port_in, request)
+
+    async def port_out(self, e164: str) -> None:
+        await self.world.run(
+            porting.create_port_out, [e164], carrier="New Carrier", reference=None, remark=None
+        )
+
+    async def _order_of(self, e164: str) -> str:
+        """The open port order of the number, as its id; NOT_FOUND if it is in none."""
+        row = await self.world.row(e164)
+        async with self.world.db.read() as session:
+            found = await porting.open_orders(session, [row.id])
+        if row.id not in found:
+            raise DomainError.one(ErrorCode.NOT_FOUND, f"{e164} is in no open port order")
+        return ids.encode(porting.TYPE_NAME, found[row.id].uuid)
+
+    async def complete_port(self, e164: str) -> None:
+        """Its order submitted, confirmed for tomorrow and completed."""
+        order = await self._order_of(e164)
+        tomorrow = self.world.clock.now() + timedelta(days=1)
+        await self.world.run(porting.act, order, porting.OrderAction.SUBMIT, remark=None)
+        await self.world.run(
+            porting.act, order, porting.OrderAction.CONFIRM, remark=None, foc_date=tomorrow
+        )
+        await self.world.run(porting.act, order, porting.OrderAction.COMPLETE, remark=None)
+
+    async def cancel_port(self, e164: str) -> None:
+        order = await self._order_of(e164)
+        await self.world.run(porting.act, order, porting.OrderAction.CANCEL, remark=None)
 
     async def end_term(self, e164: str) -> None:
         """The clock reaches the term's paid-until and the sweep ends the service."""
