@@ -37,8 +37,24 @@ __all__ = [
     "Series",
     "Token",
 ]
-from models.numbers import AfterHold
+from models.numbers import (
+    AfterHold,
+    BlockReason,
+    FeatureKind,
+    FeatureStatus,
+    QuickFilter,
+    RegistrationStatus,
+)
 from models.operators import Operator
 from models.policy import NumberPolicy
 
-__all__ += ["AfterHold", "NumberPolicy", "Operator"]
+__all__ += [
+    "AfterHold",
+    "BlockReason",
+    "FeatureKind",
+    "FeatureStatus",
+    "NumberPolicy",
+    "Operator",
+    "QuickFilter",
+    "RegistrationStatus",
+]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import strawberry
 
-from domain import ids
+from domain import allowed, ids
 from domain.events import LiveEvent
 from domain.pagination import Page, encode_cursor, page_request
 from models import Capability as CapabilityFlag
@@ -21,6 +21,7 @@ from models import ReservationReason as ReservationReasonModel
 from models.numbers import NumberRecord
 from schema.common import BY_ID_OR_UUID, OWNER_UUID, CountedConnection, Node, PageInfo, UserError
 from schema.context import Info
+from schema.customer import Block, NumberAction, NumberFeature, Registration
 from schema.organizations import OrganizationType
 from schema.policy import AfterHoldState
 from schema.series import SeriesType
@@ -156,6 +157,12 @@ class NumberType(Node):
     state_changed_at: datetime
     reservation: Reservation | None
     lock: Lock | None
+    block: Block | None
+    registration: Registration
+    features: list[NumberFeature]
+    capacity: int | None = strawberry.field(
+        description="Channels the number may carry at once; null = not limited."
+    )
 
     @classmethod
     def from_row(cls, row: NumberRecord) -> "NumberType":
@@ -198,6 +205,10 @@ class NumberType(Node):
             state_changed_at=row.state_changed_at,
             reservation=reservation,
             lock=lock,
+            block=Block.of(row),
+            registration=Registration.of(row),
+            features=NumberFeature.all_of(row),
+            capacity=row.capacity,
         )
 
     @strawberry.field(description="The organization whose pool holds the number.")
@@ -205,6 +216,13 @@ class NumberType(Node):
         org = await _organization(info, self.row.organization_id)
         assert org is not None
         return org
+
+    @strawberry.field(
+        description="What the viewer may do to this number now, given its state and the "
+        "viewer's role."
+    )
+    def allowed_actions(self, info: Info) -> list[NumberAction]:  # type: ignore[valid-type]
+        return allowed.allowed_actions(self.row, info.context.viewer)
 
     @strawberry.field
     def billing(self) -> BillingTerm | None:
@@ -290,6 +308,7 @@ class AddNumbersInput:
     tag: str | None = None
     notes: str | None = None
     after_hold: AfterHoldState | None = None  # type: ignore[valid-type]
+    capacity: int | None = None
 
 
 @strawberry.input
@@ -381,6 +400,9 @@ class EditNumbersInput:
     notes: str | None = None
     after_hold: AfterHoldState | None = strawberry.field(  # type: ignore[valid-type]
         default=strawberry.UNSET, description="Given as null, the policy's decides again."
+    )
+    capacity: int | None = strawberry.field(
+        default=strawberry.UNSET, description="0 to 9999; given as null, not limited."
     )
 
 

@@ -87,6 +87,10 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         "restore": Action.RESTORE,
         "renew": Action.RENEW,
         "set_cycles": Action.SET_BILLING_CYCLES,
+        "block": Action.BLOCK,
+        "unblock": Action.UNBLOCK,
+        "set_registration": Action.SET_REGISTRATION,
+        "set_feature": Action.SET_FEATURE,
     }
     expected = {
         (by_action[action], NumberState(SETUP_STATES[start])): NumberState(to)
@@ -99,7 +103,15 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         for start, to in moves.items()
     }
     assert implemented == expected
-    assert TRANSITIONS[Action.SERVICE_END] == {NumberState.ASSIGNED: NumberState.RESERVED}
+    assert TRANSITIONS[Action.SERVICE_END] == {
+        NumberState.ASSIGNED: NumberState.RESERVED,
+        NumberState.BLOCKED: NumberState.RESERVED,
+    }
+    # A swap takes a blocked number out of its subscription as it takes an assigned one.
+    assert TRANSITIONS[Action.SWAP_OUT] == {
+        NumberState.ASSIGNED: NumberState.RESERVED,
+        NumberState.BLOCKED: NumberState.RESERVED,
+    }
     assert TRANSITIONS[Action.LAPSE] == {
         NumberState.RESERVED: NumberState.AVAILABLE,
         NumberState.LOCKED: NumberState.AVAILABLE,

@@ -9,16 +9,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from domain import numbers, terms
+from domain import customer, numbers, terms
 from domain.clock import ManualClock
 from domain.details import NumberDetails
 from domain.errors import DomainError
-from models import Number, NumberState, Organization
+from models import (
+    BlockReason,
+    FeatureKind,
+    FeatureStatus,
+    Number,
+    NumberState,
+    Organization,
+    RegistrationStatus,
+)
 from tests.support.world import World
 
 SUBSCRIPTION = UUID("00000000-0000-4000-8000-000000000001")
 
-A, R, L, S, D = "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"
+A, R, L, S, D, B = "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED", "BLOCKED"
 # "HELD": RESERVED by the expiry of subscription SUBSCRIPTION (it may be reactivated).
 SETUPS = {
     A: [],
@@ -31,9 +39,21 @@ SETUPS = {
     "TERM": ["assign_with_term"],
     "CANCELLED": ["assign_with_term", "cancel"],
     "ENDED": ["assign_with_term", "cancel", "end_term"],
+    # Blocks: a number without a term, one with a term, and one whose term is cancelled.
+    B: ["assign", "block"],
+    "BLOCKED_TERM": ["assign_with_term", "block"],
+    "BLOCKED_CANCELLED": ["assign_with_term", "cancel", "block"],
 }
 # The state each setup leaves the number in.
-SETUP_STATES = {**{s: s for s in (A, R, L, S, D)}, "HELD": R, "TERM": S, "CANCELLED": S, "ENDED": R}
+SETUP_STATES = {
+    **{s: s for s in (A, R, L, S, D, B)},
+    "HELD": R,
+    "TERM": S,
+    "CANCELLED": S,
+    "ENDED": R,
+    "BLOCKED_TERM": B,
+    "BLOCKED_CANCELLED": B,
+}
 ACTIONS = [
     "reserve",
     "extend",
@@ -51,6 +71,10 @@ ACTIONS = [
     "restore",
     "renew",
     "set_cycles",
+    "block",
+    "unblock",
+    "set_registration",
+    "set_feature",
 ]
 # (starting state, action) -> resulting state, from DESIGN.md's lifecycle table.
 EXPECTED = {
@@ -93,6 +117,36 @@ EXPECTED = {
     ("ENDED", "renew"): S,
     ("TERM", "set_cycles"): S,
     ("CANCELLED", "set_cycles"): S,
+    # Version 2: blocks. A block keeps the subscription, owner and term; the subscription's
+    # end and the term's actions accept a blocked number.
+    (S, "block"): B,
+    ("TERM", "block"): B,
+    ("CANCELLED", "block"): B,
+    (B, "unblock"): S,
+    ("BLOCKED_TERM", "unblock"): S,
+    ("BLOCKED_CANCELLED", "unblock"): S,
+    (B, "edit"): B,
+    ("BLOCKED_TERM", "edit"): B,
+    ("BLOCKED_CANCELLED", "edit"): B,
+    (B, "expire_subscription"): R,
+    ("BLOCKED_TERM", "expire_subscription"): R,
+    ("BLOCKED_CANCELLED", "expire_subscription"): R,
+    (B, "terminate_subscription"): R,
+    ("BLOCKED_TERM", "terminate_subscription"): R,
+    ("BLOCKED_CANCELLED", "terminate_subscription"): R,
+    ("BLOCKED_TERM", "cancel"): B,
+    ("BLOCKED_CANCELLED", "restore"): B,
+    ("BLOCKED_TERM", "renew"): B,
+    ("BLOCKED_CANCELLED", "renew"): B,
+    ("BLOCKED_TERM", "set_cycles"): B,
+    ("BLOCKED_CANCELLED", "set_cycles"): B,
+    # Registration and features are facts set in any state but DELETED; the state stays.
+    **{
+        (start, action): SETUP_STATES[start]
+        for start in SETUPS
+        if start != D
+        for action in ("set_registration", "set_feature")
+    },
 }
 
 
@@ -162,6 +216,32 @@ class Actions:
     async def set_cycles(self, e164: str) -> None:
         await self.world.run(terms.set_cycles, [e164], cycles=3, remark=None)
 
+    async def block(self, e164: str) -> None:
+        await self.world.run(
+            customer.block, [e164], reason=BlockReason.NON_PAYMENT, until=None, remark=None
+        )
+
+    async def unblock(self, e164: str) -> None:
+        await self.world.run(customer.unblock, [e164], remark=None)
+
+    async def set_registration(self, e164: str) -> None:
+        await self.world.run(
+            customer.set_registration,
+            [e164],
+            status=RegistrationStatus.PENDING,
+            identity_ref="identity-1",
+            remark=None,
+        )
+
+    async def set_feature(self, e164: str) -> None:
+        await self.world.run(
+            customer.set_feature,
+            [e164],
+            kind=FeatureKind.EMERGENCY,
+            status=FeatureStatus.ACTIVE,
+            remark=None,
+        )
+
     async def end_term(self, e164: str) -> None:
         """The clock reaches the term's paid-until and the sweep ends the service."""
         row = await self.world.row(e164)
@@ -182,9 +262,16 @@ def state_problems(row: Number) -> list[str]:
         problems.append("reservation fields left outside RESERVED")
     if (state is NumberState.LOCKED) != (row.locked_at is not None):
         problems.append("lock present iff LOCKED")
-    assigned = state is NumberState.ASSIGNED
+    assigned = state in (NumberState.ASSIGNED, NumberState.BLOCKED)
     if assigned != (row.subscription_uuid is not None) or assigned != (row.owner_id is not None):
-        problems.append("subscription and owner set iff ASSIGNED")
+        problems.append("subscription and owner set iff ASSIGNED or BLOCKED")
+    blocked = [row.block_reason, row.blocked_at]
+    if (state is NumberState.BLOCKED) != all(v is not None for v in blocked):
+        problems.append("block present iff BLOCKED")
+    if state is not NumberState.BLOCKED and (
+        row.blocked_until is not None or row.block_remark is not None
+    ):
+        problems.append("block fields left outside BLOCKED")
     if (state is NumberState.DELETED) != (row.deletion_reason is not None):
         problems.append("deletion reason iff DELETED")
     if row.expires_at is not None and state not in (NumberState.RESERVED, NumberState.LOCKED):
