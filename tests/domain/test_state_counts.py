@@ -47,7 +47,7 @@ async def tab_counters_and_numbers(
                 NumberQuickFilterCount.total(),
             ).group_by(NumberQuickFilterCount.organization_id, NumberQuickFilterCount.quick_filter)
         )
-        counted = {}
+        counted: dict[object, int] = {}
         for tab in QuickFilter:
             rows = await session.execute(
                 sa.select(Number.organization_id, sa.func.count())
