@@ -7,6 +7,7 @@ an export of any size holds one page in memory. The filter is parsed from text b
 
 import csv
 import io
+import json
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from models import Capability, Number, Organization, Series
+from models import Capability, FeatureKind, Number, Organization, Series
 
 PAGE_SIZE = 5_000
 
@@ -51,6 +52,14 @@ COLUMNS = (
     "deletion_reason",
     "state_changed_at",
     "held_for_subscription_uuid",
+    "block_reason",
+    "blocked_at",
+    "blocked_until",
+    "block_remark",
+    "registration_status",
+    "registration_identity_ref",
+    "capacity",
+    "features",
 )
 
 # Free text a person typed. A spreadsheet runs a cell that begins with a formula's sign
@@ -69,6 +78,8 @@ TEXT_COLUMNS = frozenset(
         "reservation_tag",
         "reservation_remark",
         "lock_remark",
+        "block_remark",
+        "registration_identity_ref",
     }
 )
 _SIGNS = frozenset("=+-@")
@@ -109,8 +120,16 @@ _CAPABILITY_NAMES = tuple(capability_names(mask) for mask in range(2 ** len(Capa
 _FLAGS_AT = tuple(COLUMNS.index(name) for name in ("golden", "ported_in"))
 _TIMES_AT = tuple(
     COLUMNS.index(name)
-    for name in ("reservation_starts_at", "expires_at", "locked_at", "state_changed_at")
+    for name in (
+        "reservation_starts_at",
+        "expires_at",
+        "locked_at",
+        "state_changed_at",
+        "blocked_at",
+        "blocked_until",
+    )
 )
+_FEATURES_AT = COLUMNS.index("features")
 _TEXTS_AT = tuple(index for index, name in enumerate(COLUMNS) if name in TEXT_COLUMNS)
 _UUIDS_AT = tuple(
     COLUMNS.index(name)
@@ -150,6 +169,15 @@ def _uuid_text(value: UUID | str) -> str:
         # SQLite keeps a UUID as its 32 hex digits.
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
     return text
+
+
+def features_text(stored: str | dict[str, Any]) -> str:
+    """A number's features as "KIND:STATUS|…", in the kinds' order (the raw column is
+    JSON text on either database)."""
+    found = json.loads(stored) if isinstance(stored, str) else stored
+    return "|".join(
+        f"{kind}:{found[kind.value]['status']}" for kind in FeatureKind if kind.value in found
+    )
 
 
 def _query(
@@ -192,6 +220,14 @@ def _query(
                     Number.deletion_reason,
                     Number.state_changed_at,
                     Number.held_for_subscription_uuid,
+                    Number.block_reason,
+                    Number.blocked_at,
+                    Number.blocked_until,
+                    Number.block_remark,
+                    Number.registration_status,
+                    Number.registration_identity_ref,
+                    Number.capacity,
+                    Number.features,
                 )
             )
         )
@@ -223,6 +259,8 @@ def _format(rows: Iterable[Sequence[Any]]) -> str:
         for index in _TEXTS_AT:
             if cells[index]:
                 cells[index] = guard_text(cells[index])
+        if cells[_FEATURES_AT] is not None:
+            cells[_FEATURES_AT] = features_text(cells[_FEATURES_AT])
         writer.writerow(cells)
     return buffer.getvalue()
 

@@ -113,7 +113,7 @@ async def test_a_row_is_checked_as_the_move_into_its_state_and_bad_rows_write_no
     assert "needs its held_for_subscription_uuid" in reasons[8]
     assert "subscription_uuid is needed" in reasons[9]
     assert "deletion_reason is needed" in reasons[10]
-    assert "subscription_uuid is for ASSIGNED numbers, not AVAILABLE" in reasons[11]
+    assert "subscription_uuid is for ASSIGNED or BLOCKED numbers, not AVAILABLE" in reasons[11]
     assert report["added"] == 0
     assert await export(api) == []
 
