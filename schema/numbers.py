@@ -96,7 +96,7 @@ class NumberEvent:
     action: str = strawberry.field(
         description="What happened, e.g. ADDED, RESERVED, EXTENDED, RELEASED, ASSIGNED, LOCKED, "
         "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, LOCKED_AFTER_HOLD, "
-        "RETIRED, EDITED, NOTIFIED."
+        "RETIRED, EDITED, NOTIFIED, BLOCKED, UNBLOCKED, REGISTRATION_CHANGED, FEATURE_CHANGED."
     )
     from_state: NumberState | None  # type: ignore[valid-type]
     to_state: NumberState | None  # type: ignore[valid-type]
@@ -246,7 +246,7 @@ class NumberType(Node):
         row = await info.context.loaders.operator.load(self.row.operator_id)
         return OperatorType.from_row(row) if row is not None else None
 
-    @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED.")
+    @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED or BLOCKED.")
     async def owner_uuid(self, info: Info) -> UUID | None:
         owner = await _organization(info, self.row.owner_id)
         return owner.uuid if owner is not None else None
