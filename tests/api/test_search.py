@@ -44,7 +44,7 @@ INPUT_TYPES = {
     "editNumbers": "EditNumbersInput",
 }
 
-STATES = ["AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"]
+STATES = ["AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED", "BLOCKED"]
 
 # Fixed-line (6[1-9]xxxxxx) and mobile (8xxxxxxx, 9xxxxxxx) numbers of Singapore.
 F1, F2, F3, F4, F5, F6 = (f"+656100000{i}" for i in range(1, 7))
@@ -569,6 +569,7 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "LOCKED": 2,
         "ASSIGNED": 1,
         "DELETED": 0,
+        "BLOCKED": 0,
     }
     assert await counts(api, {"pattern": "+6561"}) == {
         "AVAILABLE": 2,
@@ -576,6 +577,7 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "LOCKED": 1,
         "ASSIGNED": 1,
         "DELETED": 0,
+        "BLOCKED": 0,
     }
     assert await counts(api, {"states": ["LOCKED"]}) == {
         "AVAILABLE": 0,
@@ -583,6 +585,7 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "LOCKED": 2,
         "ASSIGNED": 0,
         "DELETED": 0,
+        "BLOCKED": 0,
     }
     assert await counts(api, {"pattern": "+44"}) == dict.fromkeys(STATES, 0)
 
