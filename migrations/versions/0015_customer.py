@@ -207,8 +207,7 @@ _PG_ROWS = {
 }
 _PG_MOVES = {
     op_name: f"WITH moved AS (SELECT {_GROUPED}, sum(n) AS n FROM ({rows}) AS rows "
-    f"GROUP BY {_GROUPED} HAVING sum(n) <> 0) "
-    + _tab_rows("moved.", "moved", "moved.n")
+    f"GROUP BY {_GROUPED} HAVING sum(n) <> 0) " + _tab_rows("moved.", "moved", "moved.n")
     for op_name, rows in _PG_ROWS.items()
 }
 _PG_FUNCTION = """
