@@ -22,10 +22,12 @@ test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --ignore=tests/system
+	$(BIN)/pytest -q tests/system
 
 # The loop while editing: every test not marked slow (pyproject.toml says which are), on
-# both cores. The whole suite runs serially: its fault tests stop and start shared servers.
+# both cores. `make test` runs the suite on both cores too, but for tests/system (real
+# processes, faults, servers stopped and started), which runs alone after it.
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" -n 2
 

@@ -150,7 +150,7 @@ def scheduler() -> None:
 
 @app.command(cls=Command)
 def sweep() -> None:
-    """Run one sweep now: lapse what is due, then send the notices due, here."""
+    """Run one sweep now: lapse what is due, then send the notices and webhooks due, here."""
     configure()
     require_database()
     asyncio.run(_sweep_once())
@@ -161,6 +161,8 @@ async def _sweep_once() -> None:
     from domain.mail import mailer_from_settings
     from domain.policy import Policy
     from domain.sweep import sweep_and_deliver
+    from domain.webhook_delivery import deliver_due
+    from domain.webhooks import WebhookRules
 
     settings = get_settings()
     db = Database(settings.database_url, pool_size=1)
@@ -172,6 +174,13 @@ async def _sweep_once() -> None:
             notices.NoticeRules.from_settings(settings),
             Policy.from_settings(settings),
         )
+        hooks = await deliver_due(
+            db,
+            clock=SystemClock(),
+            rules=WebhookRules.from_settings(settings),
+            mailer=mailer_from_settings(settings),
+            sender=settings.mail_from,
+        )
         async with db.read() as session:
             failures = await notices.failed(session)
     finally:
@@ -181,6 +190,8 @@ async def _sweep_once() -> None:
         print(
             "Notices: " + ", ".join(f"{n} {o.value.lower()}" for o, n in sorted(outcomes.items()))
         )
+    if hooks.delivered or hooks.failed_attempts:
+        print(f"Webhooks: {hooks.delivered} delivered, {hooks.failed_attempts} attempts failed.")
     if failures:
         print("Failed notices (most recent first):")
         for notice, e164 in failures:

@@ -135,6 +135,7 @@ class MailError(Exception):
 
 
 FOOTER = "This is an automatic notice from Numbra, sent once for this end date."
+OWN_FOOTER = "This is an automatic message from Numbra."
 # Runs of white space, line and paragraph separators: one space in a line of text.
 _SPACES = re.compile(r"[\s\u2028\u2029]+")
 # Controls, separators of lines and paragraphs, surrogates (none is valid in a mail).
@@ -178,21 +179,51 @@ def compose(mail: NoticeMail, sender: str, now: datetime) -> EmailMessage:
         organization=one_line(mail.organization),
         pool=one_line(mail.pool),
     )
-    text = _text(mail)
+    return _message(_text(mail), recipients, f"notice-{mail.reference}", sender, now, FOOTER)
+
+
+def compose_text(
+    *,
+    subject: str,
+    lead: str,
+    steps: list[str],
+    recipients: Sequence[str],
+    reference: str,
+    sender: str,
+    now: datetime,
+) -> EmailMessage:
+    """A mail of Numbra's own that is not a number's notice (a webhook endpoint disabled),
+    laid out as the notices are. Raises a permanent MailError as `compose` does."""
+    addresses = [address for address in map(mail_address, recipients) if address]
+    if not addresses:
+        shown = ", ".join(repr(one_line(text)) for text in recipients)
+        raise MailError(f"no address a mail can be sent to: {shown}", permanent=True)
+    text = _Text(one_line(subject), lead, steps)
+    return _message(text, addresses, reference, sender, now, OWN_FOOTER)
+
+
+def _message(
+    text: _Text,
+    recipients: list[Address],
+    reference: str,
+    sender: str,
+    now: datetime,
+    footer: str,
+) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = text.subject
     message["From"] = one_line(sender)
     message["To"] = recipients
     message["Date"] = format_datetime(now.astimezone(UTC))
     domain = one_line(sender).rpartition("@")[2] or "numbra"
-    message["Message-ID"] = one_line(f"<notice-{mail.reference}@{domain}>")
+    message["Message-ID"] = one_line(f"<{reference}@{domain}>")
     message["Auto-Submitted"] = "auto-generated"
     steps = "\n".join(f"- {step}" for step in text.steps)
-    message.set_content(f"Hello,\n\n{text.lead}\n\nWhat to do:\n{steps}\n\n{FOOTER}\n")
+    message.set_content(f"Hello,\n\n{text.lead}\n\nWhat to do:\n{steps}\n\n{footer}\n")
     items = "".join(f"<li>{html.escape(step)}</li>" for step in text.steps)
     message.add_alternative(
         f"<html><body><p>Hello,</p><p>{html.escape(text.lead)}</p>"
-        f"<p>What to do:</p><ul>{items}</ul><p><small>{html.escape(FOOTER)}</small></p>"
+        f"<p>What to do:</p><ul>{items}</ul><p><small>{html.escape(footer)}</small></p>"
         "</body></html>",
         subtype="html",
     )

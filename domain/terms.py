@@ -435,15 +435,20 @@ class TermReport:
 async def sweep_terms(db: Database, now: datetime, policy: Policy) -> TermReport:
     """Renew or end every term due at `now`, a period at a time, in the order they fell due:
     a sweep that was down for several periods catches up here."""
+    # Every renewal first, then every end: a term ends only once no period of it renews,
+    # and the ends' scan does not walk the renewing terms again after each batch.
     renewed = ended = 0
     while True:
         async with db.write() as session:
-            batch = await renew_due(session, now)
+            batch = await renew_due(session, now, BATCH)
         renewed += len(batch)
+        if not batch:
+            break
+    while True:
         async with db.write() as session:
-            gone = await end_due(session, now, policy)
+            gone = await end_due(session, now, policy, BATCH)
         ended += len(gone)
-        if not batch and not gone:
+        if not gone:
             return TermReport(renewed, ended)
 
 

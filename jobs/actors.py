@@ -13,15 +13,17 @@ from collections.abc import AsyncIterator
 
 import dramatiq
 
-from domain import live, notice_delivery
+from domain import live, notice_delivery, webhook_delivery
 from domain.notice_delivery import Outcome
 from domain.policy import Policy
 from domain.sweep import SweepReport, sweep
+from domain.webhook_delivery import DeliveryReport
+from domain.webhooks import WebhookRules
 from jobs import context
 from jobs.broker import broker
 from models.database import Database
 
-__all__ = ["broker", "deliver_notice", "sweep_now"]
+__all__ = ["broker", "deliver_notice", "deliver_webhooks", "sweep_now"]
 
 log = logging.getLogger("numbra.jobs")
 
@@ -59,15 +61,40 @@ async def _deliver(notice_id: int) -> Outcome:
 
 @dramatiq.actor(actor_name="sweep", max_retries=0, max_age=SWEEP_MAX_AGE_MS)
 def sweep_now() -> None:
-    """One sweep; then, its transactions committed, one delivery job per due notice."""
+    """One sweep; then, its transactions committed, one delivery job per due notice, and
+    one job that sends the webhook deliveries due."""
     report = asyncio.run(_sweep())
     if report.lapsed_reservations or report.lapsed_locks or report.notices_due:
         log.info("sweep: %s", report)
     for notice_id in report.notices_due:
         deliver_notice.send(notice_id)
+    deliver_webhooks.send()
 
 
 @dramatiq.actor(max_retries=0)
 def deliver_notice(notice_id: int) -> None:
     outcome = asyncio.run(_deliver(notice_id))
     log.debug("notice %s: %s", notice_id, outcome.value)
+
+
+async def _deliver_webhooks() -> DeliveryReport:
+    job = context.current()
+    async with _database() as db:
+        return await webhook_delivery.deliver_due(
+            db,
+            clock=job.clock,
+            rules=WebhookRules.from_settings(job.settings),
+            mailer=job.mailer,
+            sender=job.settings.mail_from,
+        )
+
+
+@dramatiq.actor(max_retries=0, max_age=SWEEP_MAX_AGE_MS)
+def deliver_webhooks() -> None:
+    """Send the webhook deliveries due, batch by batch. Two at once (two workers) share
+    the work: each claims its own deliveries."""
+    report = asyncio.run(_deliver_webhooks())
+    if report.delivered or report.failed_attempts:
+        log.info(
+            "webhooks: %s delivered, %s attempts failed", report.delivered, report.failed_attempts
+        )

@@ -47,6 +47,7 @@ from models.numbers import (
 )
 from models.operators import Operator
 from models.policy import NumberPolicy
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ += [
     "AfterHold",
@@ -58,3 +59,4 @@ __all__ += [
     "QuickFilter",
     "RegistrationStatus",
 ]
+__all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookEndpoint"]

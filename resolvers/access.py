@@ -2,7 +2,7 @@
 
 import strawberry
 
-from domain import ids, numbers, operators, organizations, series, tokens
+from domain import ids, numbers, operators, organizations, series, tokens, webhooks
 from resolvers.mutation import run
 from schema.access import CreateTokenInput, TokenPayload, Viewer
 from schema.common import Node
@@ -13,6 +13,7 @@ from schema.operators import OperatorType
 from schema.organizations import OrganizationType
 from schema.series import SeriesType
 from schema.tokens import TokenType
+from schema.webhooks import WebhookDeliveryType, WebhookEndpointType
 
 
 @strawberry.type
@@ -57,6 +58,12 @@ class AccessQueries:
                     else None
                 )
                 return OperatorType.from_row(found) if found is not None else None
+            if type_name == webhooks.TYPE_NAME:
+                endpoint = await webhooks.find_visible(session, ctx.viewer, id)
+                return WebhookEndpointType.from_row(endpoint) if endpoint is not None else None
+            if type_name == webhooks.DELIVERY_TYPE:
+                delivery = await webhooks.find_delivery(session, ctx.viewer, id)
+                return WebhookDeliveryType.from_row(delivery) if delivery is not None else None
         return None
 
 

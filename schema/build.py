@@ -20,6 +20,7 @@ from resolvers.search import SearchQueries
 from resolvers.series import SeriesMutations, SeriesQueries
 from resolvers.terms import TermMutations
 from resolvers.tokens import TokenMutations, TokenQueries
+from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
@@ -38,6 +39,7 @@ class Query(
     TokenQueries,
     EventQueries,
     OperatorQueries,
+    WebhookQueries,
 ):
     pass
 
@@ -54,6 +56,7 @@ class Mutation(
     OperatorMutations,
     TermMutations,
     CustomerMutations,
+    WebhookMutations,
 ):
     pass
 

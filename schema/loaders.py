@@ -7,16 +7,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain import history, inventory, number_policy, operators, organizations, search
+from domain import history, inventory, number_policy, operators, organizations, search, webhooks
 from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
 from domain.number_policy import Overrides
 from domain.pagination import Page, PageRequest
+from domain.webhooks import DeliveryPageKey
 from models import NumberEvent, NumberState, Organization, Series
 from models.database import Database
 from models.numbers import NumberRecord
 from models.operators import Operator
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 # (number id, first, id of the event the page starts after)
 HistoryKey = tuple[int, int, int | None]
@@ -42,6 +44,45 @@ class Loaders:
         self.policy_overrides = DataLoader[int, Overrides](self._load_policy_overrides)
         self.operator = DataLoader[int, Operator | None](self._load_operators)
         self.operator_counts = DataLoader[int, dict[NumberState, int]](self._load_operator_counts)
+        self.webhook_endpoint = DataLoader[int, WebhookEndpoint | None](self._load_endpoints)
+        self.delivery_page = DataLoader[tuple[int, DeliveryPageKey], Page[WebhookDelivery]](
+            self._load_delivery_pages
+        )
+        self.delivery_count = DataLoader[tuple[int, DeliveryStatus | None], int](
+            self._load_delivery_counts
+        )
+
+    async def _load_endpoints(self, keys: Sequence[int]) -> list[WebhookEndpoint | None]:
+        async with self._db.read_statements() as session:
+            found = await webhooks.endpoints_by_ids(session, keys)
+        return [found.get(key) for key in keys]
+
+    async def _load_delivery_pages(
+        self, keys: Sequence[tuple[int, DeliveryPageKey]]
+    ) -> list[Page[WebhookDelivery]]:
+        """One query per distinct (status, first, after) among the endpoints asked for."""
+        by_spec: dict[DeliveryPageKey, list[int]] = defaultdict(list)
+        for endpoint_id, spec in keys:
+            by_spec[spec].append(endpoint_id)
+        found: dict[tuple[int, DeliveryPageKey], Page[WebhookDelivery]] = {}
+        async with self._db.read_statements() as session:
+            for spec, endpoint_ids in by_spec.items():
+                pages = await webhooks.delivery_pages(session, endpoint_ids, spec)
+                found.update({(endpoint_id, spec): pages[endpoint_id] for endpoint_id in pages})
+        return [found[key] for key in keys]
+
+    async def _load_delivery_counts(
+        self, keys: Sequence[tuple[int, DeliveryStatus | None]]
+    ) -> list[int]:
+        by_status: dict[DeliveryStatus | None, list[int]] = defaultdict(list)
+        for endpoint_id, status in keys:
+            by_status[status].append(endpoint_id)
+        found: dict[tuple[int, DeliveryStatus | None], int] = {}
+        async with self._db.read_statements() as session:
+            for status, endpoint_ids in by_status.items():
+                counts = await webhooks.delivery_counts(session, endpoint_ids, status)
+                found.update({(endpoint_id, status): n for endpoint_id, n in counts.items()})
+        return [found[key] for key in keys]
 
     async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
         async with self._db.read_statements() as session:

@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     notice_max_attempts: int = Field(10, ge=1)
     notice_lease_seconds: float = Field(300, gt=0)
 
+    # Webhooks (docs/webhooks.md): a delivery not answered 2xx within the timeout is
+    # retried, 1 min doubling to at most an hour apart, for the retry window; then FAILED.
+    # An endpoint whose attempts fail this many times in a row is disabled. True allows
+    # http and private, loopback and link-local targets (tests, closed networks).
+    webhook_allow_private: bool = False
+    webhook_retry_hours: float = Field(24, gt=0)
+    webhook_timeout_seconds: float = Field(10, gt=0)
+    webhook_disable_after_failures: int = Field(50, ge=1)
+    # A worker's claim on a delivery: past it, another worker may send it again.
+    webhook_lease_seconds: float = Field(60, gt=0)
+    # Deliveries a worker claims at once, and sends at the same time.
+    webhook_batch_size: int = Field(200, ge=1)
+    webhook_concurrency: int = Field(20, ge=1)
+    max_webhook_endpoints: int = Field(20, ge=1)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

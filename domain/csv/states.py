@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from domain import lifecycle, times
+from domain import lifecycle, terms, times
 from domain.csv import exports
 from domain.details import MAX_CAPACITY
 from domain.policy import Policy
@@ -64,6 +64,10 @@ CELL = {
     "subscription_uuid": "subscription_uuid",
     "owner_id": "owner_uuid",
     "deletion_reason": "deletion_reason",
+    "billing_period_months": "billing_period_months",
+    "paid_until": "paid_until",
+    "billing_cycles": "billing_cycles",
+    "cancelled_at": "cancelled_at",
     "block_reason": "block_reason",
     "blocked_at": "blocked_at",
     "blocked_until": "blocked_until",
@@ -123,6 +127,7 @@ class Rules:
             values["subscription_uuid"] = read.uuid("subscription_uuid", required=True)
             if (owner := read.text("owner_id")) is not None:
                 organizations["owner_id"] = owner
+            self._term(read, values, reasons)
             if state is BLOCKED:
                 self._block(read, values, reasons)
         elif state is LOCKED:
@@ -175,6 +180,14 @@ class Rules:
         )
         if (holder := read.text("reserved_for_id")) is not None:
             organizations["reserved_for_id"] = holder
+        # A number held after its term ended keeps the term's period and cycles.
+        values["billing_period_months"] = read.period()
+        values["billing_cycles"] = read.cycles()
+        if values["billing_period_months"] is not None and reason not in terms.ENDED:
+            names = " or ".join(terms.ENDED)
+            reasons.append(f"billing_period_months is for numbers held for {names}")
+        if values["billing_cycles"] is not None and values["billing_period_months"] is None:
+            reasons.append("billing_cycles needs billing_period_months")
         if reserved_at > self.now:
             reasons.append("reservation_starts_at is in the future")
         if kind is ReservationKind.CHARGED and did is None and "did_reservation_uuid" in read.ok:
@@ -198,6 +211,29 @@ class Rules:
                 f"expires_at is more than {period.days} days away, the most a FREE "
                 f"reservation for {reason} may be"
             )
+
+    def _term(self, read: "_Reader", values: dict[str, Any], reasons: list[str]) -> None:
+        """An assignment's billing term: none, or a period and what is paid, as
+        assignNumbers checks it (a cancellation already made may come with it)."""
+        period, paid_until = read.period(), read.time("paid_until")
+        cycles, cancelled_at = read.cycles(), read.time("cancelled_at")
+        if period is None and paid_until is None:
+            if cycles is not None or cancelled_at is not None:
+                reasons.append("billing_cycles and cancelled_at need a billing term")
+            return
+        if period is None or paid_until is None:
+            reasons.append("a billing term needs both billing_period_months and paid_until")
+            return
+        if paid_until <= self.now:
+            reasons.append("paid_until has passed: the term would have renewed or ended")
+        if cancelled_at is not None and cancelled_at > self.now:
+            reasons.append("cancelled_at is in the future")
+        values.update(
+            billing_period_months=period,
+            paid_until=paid_until,
+            billing_cycles=cycles,
+            cancelled_at=cancelled_at,
+        )
 
 
 def _facts(read: "_Reader", values: dict[str, Any], reasons: list[str], now: datetime) -> None:
@@ -295,6 +331,29 @@ class _Reader:
             self.reasons.append(f"{CELL[column]} {text!r} is not a UUID")
             self.ok.discard(column)
             return None
+
+    def integer(self, column: str, allowed: range | tuple[int, ...], says: str) -> int | None:
+        text = self.given.get(column, "").strip()
+        if not text:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value not in allowed:
+            self.reasons.append(f"{CELL[column]} must be {says}, not {text!r}")
+            self.ok.discard(column)
+            return None
+        return value
+
+    def period(self) -> int | None:
+        return self.integer("billing_period_months", terms.PERIODS, "1, 3, 6 or 12")
+
+    def cycles(self) -> int | None:
+        maximum = terms.MAX_CYCLES
+        return self.integer(
+            "billing_cycles", range(maximum + 1), f"0 to {maximum} (empty: unlimited)"
+        )
 
     def member(self, column: str, kind: type[E], required: bool = False) -> E | None:
         text = self.given.get(column, "").strip()

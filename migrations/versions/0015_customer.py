@@ -1,7 +1,7 @@
 """customer: blocks, registration, features, capacity, and the quick-filter counts
 
 Revision ID: 0015_customer
-Revises: 0014_terms
+Revises: 0015_webhooks (built beside it on 0014_terms; it follows it since both merged)
 Create Date: 2026-12-07
 
 - NumberState BLOCKED (numbers, their history, the state counters).
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_customer"
-down_revision: str | None = "0014_terms"
+down_revision: str | None = "0015_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

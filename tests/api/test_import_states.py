@@ -6,7 +6,7 @@ reproduces every number, every state's columns included.
 """
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -154,3 +154,48 @@ def _csv(rows: list[dict[str, str]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+async def test_a_billing_term_is_imported_as_assign_numbers_checks_it(api: Api) -> None:
+    now = api.clock.now()
+    later, past = (now + timedelta(days=40)).isoformat(), (now - timedelta(days=1)).isoformat()
+    sub = uuid.uuid4()
+    cells = "number,vendor,country,sku,state,subscription_uuid,billing_period_months,"
+    cells += "paid_until,billing_cycles,cancelled_at,reservation_reason,expires_at\n"
+
+    def row(n: int, state: str, *term: object, reason: str = "", ends: str = "") -> str:
+        values = [str(value) for value in term] + [""] * (4 - len(term))
+        subscription = str(sub) if state == "ASSIGNED" else ""
+        return ",".join([F[n], "V", "SG", "D", state, subscription, *values, reason, ends]) + "\n"
+
+    bad = [
+        row(0, "ASSIGNED", 2, later),
+        row(1, "ASSIGNED", 1),
+        row(2, "ASSIGNED", 1, past),
+        row(3, "ASSIGNED", 1, later, 1000),
+        row(4, "ASSIGNED", "", "", 3),
+        row(5, "ASSIGNED", 1, later, "", (now + timedelta(hours=1)).isoformat()),
+        row(6, "RESERVED", 3, reason="MANUAL", ends=later),
+    ]
+    report = await imported(api, cells + "".join(bad), 422)
+    reasons = {bad["line"]: bad["reason"] for bad in report["bad_rows"]}
+    assert sorted(reasons) == list(range(2, 9))
+    assert "billing_period_months must be 1, 3, 6 or 12" in reasons[2]
+    assert "needs both billing_period_months and paid_until" in reasons[3]
+    assert "paid_until has passed" in reasons[4]
+    assert "billing_cycles must be 0 to 999" in reasons[5]
+    assert "need a billing term" in reasons[6]
+    assert "cancelled_at is in the future" in reasons[7]
+    assert "billing_period_months is for numbers held for" in reasons[8]
+    assert await export(api) == []
+
+    cancelled = (now - timedelta(hours=1)).isoformat()
+    good = await imported(api, cells + row(0, "ASSIGNED", 3, later, 2, cancelled))
+    assert good["added"] == 1
+    [assigned] = await export(api)
+    assert _only(assigned, ["billing_period_months", "billing_cycles"]) == {
+        "billing_period_months": "3",
+        "billing_cycles": "2",
+    }
+    assert datetime.fromisoformat(assigned["paid_until"]) == datetime.fromisoformat(later)
+    assert datetime.fromisoformat(assigned["cancelled_at"]) == datetime.fromisoformat(cancelled)

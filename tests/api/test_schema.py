@@ -19,29 +19,6 @@ CONTRACT_CHECK = SHARED / "tools" / "contract_check.py"
 # What of the contract is still to be built, by the issue that builds it. Building a part
 # makes its lines disappear from the check's output, and its set here must shrink with it.
 PENDING: dict[int, set[str]] = {
-    # issue 17: partner integrations: tokens, cost limits, webhooks, live updates
-    17: {
-        "field Query.webhookEndpoints: WebhookEndpointConnection!",
-        "field Mutation.createWebhookEndpoint: WebhookEndpointPayload!",
-        "field Mutation.updateWebhookEndpoint: WebhookEndpointPayload!",
-        "field Mutation.deleteWebhookEndpoint: WebhookEndpointPayload!",
-        "field Mutation.pingWebhookEndpoint: WebhookDeliveryPayload!",
-        "field Mutation.redeliverWebhook: WebhookDeliveryPayload!",
-        "type WebhookDeliveryStatus",
-        "type WebhookEndpoint",
-        "type WebhookDelivery",
-        "type WebhookDeliveryEdge",
-        "type WebhookDeliveryConnection",
-        "type WebhookEndpointEdge",
-        "type WebhookEndpointConnection",
-        "type WebhookEndpointPayload",
-        "type WebhookDeliveryPayload",
-        "type CreateWebhookEndpointInput",
-        "type UpdateWebhookEndpointInput",
-        "type DeleteWebhookEndpointInput",
-        "type PingWebhookEndpointInput",
-        "type RedeliverWebhookInput",
-    },
     # issue 18: porting
     18: {
         "enum value NumberState.PORTING_IN",

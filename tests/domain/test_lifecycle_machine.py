@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -20,9 +19,9 @@ from hypothesis.stateful import (
 
 from domain.access import Caller
 from domain.clock import ManualClock
-from models import Base, Organization, OrganizationKind
+from models import OrganizationKind
 from models.database import Database
-from tests.support.databases import pg_database
+from tests.support.databases import empty, pg_database
 from tests.support.lifecycle import EXPECTED, Actions, attempt, state_problems
 from tests.support.world import World
 
@@ -43,12 +42,7 @@ class Modelled:
 
 async def _fresh_world(url: str, clock: ManualClock) -> Actions:
     db = Database(url, pool_size=2)
-    async with db.write() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name == Organization.__tablename__:
-                # Leaves first: a parent may not go before its children.
-                await session.execute(sa.delete(Organization).where(Organization.depth > 0))
-            await session.execute(sa.delete(table))
+    await empty(db)
     world = await World.create(db, clock)
     customer = await world.org("Customer", OrganizationKind.CUSTOMER)
     for number in NUMBERS:

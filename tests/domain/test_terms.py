@@ -1,6 +1,7 @@
 """The paid service term: assign with one, cancel, restore, renew, cycles, and the sweep's
 renewals and service ends, through the domain layer on both databases."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -178,6 +179,40 @@ async def test_a_sweep_down_for_three_periods_catches_up_exactly(
     assert len(await world.events(cancelled, "EXPIRED")) == 1
     assert row.state is NumberState.AVAILABLE
     assert state_problems(row) == []
+
+
+async def test_sweeps_racing_renew_every_period_exactly_once(
+    world: World, clock: ManualClock, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(terms, "BATCH", 7)
+    clock.set(datetime(2027, 1, 20, 9, 0, tzinfo=UTC))
+    e164s = await world.add(60)
+    start = datetime(2027, 1, 31, 12, 0, tzinfo=UTC)
+    await _assign(world, e164s[:40], TermInput(1, start, None))
+    await _assign(world, e164s[40:], TermInput(1, start, 2))
+    # Three periods due: 31 Jan, 28 Feb, 28 Mar.
+    clock.set(datetime(2027, 4, 1, tzinfo=UTC))
+    # Four sweepers with engines of their own, as four worker processes would have.
+    others = [Database(database_url, pool_size=2) for _ in range(4)]
+    try:
+        reports = await asyncio.gather(
+            *(terms.sweep_terms(other, clock.now(), POLICY) for other in others)
+        )
+    finally:
+        for other in others:
+            await other.dispose()
+
+    assert sum(r.renewed for r in reports) == 40 * 3 + 20 * 2
+    assert sum(r.ended for r in reports) == 20
+    assert await world.count_events("RENEWED") == 40 * 3 + 20 * 2
+    assert await world.count_events("SERVICE_ENDED") == 20
+    for e164 in e164s[:40:13]:
+        row = await world.row(e164)
+        assert row.paid_until == datetime(2027, 4, 28, 12, 0, tzinfo=UTC)
+    for e164 in e164s[40::7]:
+        row = await world.row(e164)
+        assert (row.state, row.billing_cycles) == (NumberState.RESERVED, 0)
+        assert row.reserved_at == datetime(2027, 3, 28, 12, 0, tzinfo=UTC)
 
 
 async def test_a_number_held_after_its_term_is_renewed_back(

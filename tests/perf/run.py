@@ -19,7 +19,7 @@ Step = tuple[str, Callable[[bool], None]]
 STEPS: list[Step] = [
     ("Query limits: no limits, ours, and per-request limit factories", limits.run),
     ("Allocation: 10,000 numbers in one mutation", allocation.run),
-    ("Sweep: lapsing 100,000 due reservations", sweep.run),
+    ("Sweep: lapsing 100,000 due reservations, renewing 100,000 due terms", sweep.run),
     ("Search: a million numbers over HTTP, API against the floor", search.run),
     (
         "CSV import and export: a million rows through `numbra import` and `numbra export`",

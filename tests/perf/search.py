@@ -64,6 +64,9 @@ from tests.perf.pinning import CLIENT_CPU, SERVER_CPU, can_pin, pinned, this_pro
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CONCURRENCY = 8
+# The bench token's cost budget a minute: the throughput runs ask for far more than the
+# default (5,000); every request still has its cost counted and charged.
+BUDGET = str(10**9)
 WORKERS = 2  # `numbra serve --workers` for the workers' throughput row (PostgreSQL)
 BLOCK = 1_000  # numbers are laid out in blocks of this many, in a shuffled order
 SERIES = ("+6561", "+6562", "+6566", "+6581", "+6582", "+6590", "+6591", "+6598")
@@ -643,9 +646,14 @@ async def _capture(url: str, token: str, measures: Sequence[Measure]) -> dict[st
             payload = response.json()
             if response.status_code != 200 or "errors" in payload:
                 raise RuntimeError(f"{measure.key}: {response.status_code} {response.text[:500]}")
-            captures[measure.key] = Capture(list(seen), payload)
+            captures[measure.key] = Capture(list(seen), _without_cost(payload))
     await db.dispose()
     return captures
+
+
+def _without_cost(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer but its `extensions.cost`, which changes with every request."""
+    return {key: value for key, value in answer.items() if key != "extensions"}
 
 
 # --- The floor --------------------------------------------------------------------------
@@ -718,10 +726,6 @@ def floor(port: int, captures_file: str) -> None:
 
 
 # --- Processes --------------------------------------------------------------------------
-
-
-# The bench measures speed, not the cost budget (a token's requests per minute).
-UNLIMITED = str(10**12)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -800,7 +804,7 @@ def _workers_throughput(
 ) -> dict[str, Any]:
     """`numbra serve --workers N`, not pinned (its workers share both CPUs with the
     client and the database): throughput of `measure`."""
-    env = os.environ | {"NUMBRA_DATABASE_URL": url, "NUMBRA_COST_BUDGET_PER_MINUTE": UNLIMITED}
+    env = os.environ | {"NUMBRA_DATABASE_URL": url, "NUMBRA_COST_BUDGET_PER_MINUTE": BUDGET}
     (port,) = _free_ports(1)
     name = f"workers{workers}"
     server = _start(
@@ -821,7 +825,7 @@ def _workers_throughput(
 
 @contextlib.contextmanager
 def _servers(url: str, captures_file: Path, workdir: Path) -> Iterator[tuple[Server, Server]]:
-    env = os.environ | {"NUMBRA_DATABASE_URL": url, "NUMBRA_COST_BUDGET_PER_MINUTE": UNLIMITED}
+    env = os.environ | {"NUMBRA_DATABASE_URL": url, "NUMBRA_COST_BUDGET_PER_MINUTE": BUDGET}
     api_command = _serve_command()
     floor_command = [sys.executable, "-m", "tests.perf.search", "floor", str(captures_file)]
     started: list[Server] = []
@@ -848,7 +852,10 @@ class Client:
     def __init__(self, server: Server, token: str) -> None:
         self.server = server
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-        self.headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        # No token for the peer: PostGraphile refuses a bearer token it has no secret for.
+        self.headers = {"content-type": "application/json"}
+        if token:
+            self.headers["authorization"] = f"Bearer {token}"
 
     def post(self, path: str, body: bytes) -> tuple[float, bytes]:
         try:
@@ -974,9 +981,10 @@ def _cpu_note(before: dict[str, float], after: dict[str, float], wall: float) ->
 
 
 async def _drive_one(spec: dict[str, Any], seconds: float) -> tuple[int, int, float]:
+    bearer = f"authorization: Bearer {spec['token']}\r\n" if spec["token"] else ""
     request = (
         f"POST {spec['path']} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-        f"authorization: Bearer {spec['token']}\r\ncontent-type: application/json\r\n"
+        f"{bearer}content-type: application/json\r\n"
         f"content-length: {len(spec['body'].encode())}\r\n\r\n{spec['body']}"
     ).encode()
     start = time.perf_counter()
@@ -1100,11 +1108,6 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def _data(answer: Any) -> Any:
-    """An answer without its `extensions` (the cost budget in it counts down)."""
-    return {k: v for k, v in answer.items() if k != "extensions"}
-
-
 def _one_database(label: str, url: str, size: Size, shape: Shape, workdir: Path) -> list[str]:
     from migrations import upgrade
 
@@ -1143,9 +1146,9 @@ def _one_database(label: str, url: str, size: Size, shape: Shape, workdir: Path)
         api = Client(api_server, built.token)
         floor_client = Client(floor_server, built.token)
         for measure in measures:
-            expected = _data(captures[measure.key].response)
+            expected = captures[measure.key].response
             for who in (api, floor_client):
-                answer = _data(who.ask(measure)[1])
+                answer = _without_cost(who.ask(measure)[1])
                 if answer != expected:
                     raise RuntimeError(
                         f"{measure.key}: {who.server.name} answered differently:\n"
@@ -1169,8 +1172,13 @@ def _one_database(label: str, url: str, size: Size, shape: Shape, workdir: Path)
                 results |= _latencies(api, floor_client, group, runs)
         cpu_note = _cpu_note(before, _cpu_snapshot(pids), time.perf_counter() - wall)
         api.conn.close()
-        floor_client.conn.close()
         rates = _throughput((api_server, floor_server), by_key["prefix"], built.token, size)
+        peer_rows = (
+            _peer(url, workdir, floor_client, captures["prefix"].response, results, size, rates)
+            if label == "PostgreSQL"
+            else []
+        )
+        floor_client.conn.close()
     workers_rate = None
     if label == "PostgreSQL":
         workers_rate = _workers_throughput(
@@ -1240,6 +1248,7 @@ def _one_database(label: str, url: str, size: Size, shape: Shape, workdir: Path)
                 "ok" if rate >= 1.7 * api_rate else "MISSED",
             )
         )
+    rows.extend(peer_rows)
     rows.append(Row("import 1,000,000 rows from CSV", "≤ 60 s, RSS ≤ 300 MB", "n/a", "", "", NA))
     rows.append(Row("export 1,000,000 rows", "≤ 30 s, RSS ≤ 300 MB", "n/a", "", "", NA))
     out.append(_table(rows))
@@ -1254,6 +1263,61 @@ def _one_database(label: str, url: str, size: Size, shape: Shape, workdir: Path)
     # The plans of the full inventory only: CI's tiny one says little.
     plans = asyncio.run(_plans(url, captures, measures)) if size.runs > 50 else []
     return [*out, "", *plans, ""] if plans else [*out, ""]
+
+
+def _peer(
+    url: str,
+    workdir: Path,
+    floor_client: "Client",
+    expected: Any,
+    results: dict[str, Timings],
+    size: Size,
+    rates: dict[str, Any],
+) -> list[Row]:
+    """PostGraphile on the same database: the prefix page's p50 interleaved with the floor,
+    and its throughput, beside Numbra's (tests/perf/peer.py)."""
+    from tests.perf import peer
+
+    status = peer.install()
+    if status != "installed":
+        return [Row("PostGraphile 4, prefix page", "(the peer)", status, "", "", "")]
+    measure = Measure("prefix", "PostGraphile", "", peer.PREFIX)
+    (port,) = _free_ports(1)
+    server = _start("postgraphile", peer.command(url), peer.environment(), workdir, port)
+    try:
+        peer.wait_until_up(port, server.process, server.log)
+        client = Client(server, "")
+        same = peer.rows_of(client.ask(measure)[1]) == [
+            edge["node"]["e164"] for edge in expected["data"]["numbers"]["edges"]
+        ]
+        runs = max(5, size.runs)
+        timed = _latencies(client, floor_client, [measure], runs)["prefix"]
+        client.conn.close()
+        rate = _throughput((server,), measure, "", size)["postgraphile"]["rps"]
+    finally:
+        _stop([server])
+    peer_p50, floor_p50 = statistics.median(timed.api), statistics.median(timed.floor)
+    numbra = statistics.median(results["prefix"].api) / statistics.median(results["prefix"].floor)
+    peer_ratio = peer_p50 / floor_p50
+    numbra_rate, floor_rate = rates["api"]["rps"], rates["floor"]["rps"]
+    return [
+        Row(
+            f"PostGraphile 4, prefix page (same rows: {'yes' if same else 'NO'})",
+            "Numbra's ratio below the peer's",
+            _ms(peer_p50),
+            _ms(floor_p50),
+            f"{peer_ratio:.1f}x",
+            f"Numbra {numbra:.1f}x: " + ("ahead" if numbra < peer_ratio else "BEHIND"),
+        ),
+        Row(
+            f"PostGraphile 4, throughput, {CONCURRENCY} connections",
+            "Numbra's share of the floor above the peer's",
+            f"{rate:,.0f} req/s",
+            f"{floor_rate:,.0f} req/s",
+            f"{floor_rate / rate:.1f}x fewer",
+            f"Numbra {numbra_rate:,.0f} req/s: " + ("ahead" if numbra_rate > rate else "BEHIND"),
+        ),
+    ]
 
 
 def _table(rows: Sequence[Row]) -> str:

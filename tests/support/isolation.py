@@ -21,10 +21,18 @@ from typing import Any
 import graphql
 import sqlalchemy as sa
 
-from domain import access, ids, operators, series, tokens
+from domain import access, ids, operators, series, tokens, webhooks
 from domain.details import NumberDetails
 from domain.pagination import encode_cursor
-from models import Base, Operator, Organization, OrganizationKind, Role, Token
+from models import (
+    Base,
+    Operator,
+    Organization,
+    OrganizationKind,
+    Role,
+    Token,
+    WebhookDelivery,
+)
 from models.database import Database
 from schema.build import build_schema
 from schema.numbers import TYPE_NAME as NUMBER_TYPE
@@ -75,6 +83,9 @@ class Tenant:
     subscriptions: tuple[uuid.UUID, uuid.UUID]
     # Each token's place in the list of tokens: (created_at, uuid), as its cursor holds it.
     token_keys: dict[Role, tuple[str, str]] = field(default_factory=dict)
+    # The tenant's webhook endpoint and one delivery of it: (id, global id) each.
+    endpoint: tuple[int, str] = (0, "")
+    delivery: tuple[int, str] = (0, "")
 
     @property
     def secret(self) -> str:
@@ -103,6 +114,8 @@ class Tenant:
             *self.numbers.values(),
             *(number_gid(e164) for e164 in self.numbers.values()),
             *self.token_gids(),
+            self.endpoint[1],
+            self.delivery[1],
         ]
 
     def token_gids(self) -> list[str]:
@@ -202,8 +215,21 @@ async def build_tenancy(api: Api) -> Tenancy:
     for label, tenant in tenancy.tenants.items():
         tenant.token_keys = {role: by_name[f"{label}-secret {role}"] for role in Role}
     for tenant in tenancy.tenants.values():
+        await _endpoint(world, tenant)
+    for tenant in tenancy.tenants.values():
         children = [t for t in tenancy.tenants.values() if t.org.parent_id == tenant.org.id]
         await _stock(world, tenancy, tenant, children[0] if children else tenant)
+    async with api.db.read() as session:
+        for tenant in tenancy.tenants.values():
+            delivery = await session.scalar(
+                sa.select(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == tenant.endpoint[0])
+                .order_by(WebhookDelivery.id.desc())
+                .limit(1)
+            )
+            assert delivery is not None
+            key = ids.encode(webhooks.DELIVERY_TYPE, delivery.uuid)
+            tenant.delivery = (delivery.id, key)
     async with api.db.read() as session:
         rows = await session.execute(
             sa.text(
@@ -225,6 +251,33 @@ async def build_tenancy(api: Api) -> Tenancy:
             for name, key, name_key, row_id, path in named
         }
     return tenancy
+
+
+ENDPOINT_RULES = webhooks.WebhookRules.from_settings(
+    Settings(_env_file=None, webhook_allow_private=True)
+)
+
+
+def endpoint_url(label: str) -> str:
+    # A public address, so no DNS is asked; nothing is ever sent to it.
+    return f"https://8.8.8.8/{label}-secret"
+
+
+async def _endpoint(world: World, tenant: Tenant) -> None:
+    """The tenant's own webhook endpoint, its URL marked with the tenant's secret."""
+    async with world.db.write() as session:
+        viewer = await access.authenticate(session, tenant.admin)
+        assert viewer is not None
+        row, _ = await webhooks.create(
+            session,
+            viewer,
+            world.clock,
+            ENDPOINT_RULES,
+            organization_id=None,
+            url=endpoint_url(tenant.label),
+            actions=None,
+        )
+        tenant.endpoint = (row.id, ids.encode(webhooks.TYPE_NAME, row.uuid))
 
 
 async def _stock(world: World, tenancy: Tenancy, tenant: Tenant, holder: Tenant) -> None:
@@ -442,6 +495,34 @@ OPERATOR_CURSOR = Target(
 )
 
 
+def _made_up(type_name: str) -> str:
+    return ids.encode(type_name, uuid.uuid4())
+
+
+ENDPOINT_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].endpoint[1],
+    foreign=lambda t, viewer: [f.endpoint[1] for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: _made_up(webhooks.TYPE_NAME),
+)
+DELIVERY_ID = Target(
+    own=lambda t, viewer: t.tenants[viewer].delivery[1],
+    foreign=lambda t, viewer: [f.delivery[1] for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: _made_up(webhooks.DELIVERY_TYPE),
+)
+ENDPOINT_CURSOR = Target(
+    own=lambda t, viewer: None,
+    foreign=lambda t, viewer: [encode_cursor(str(f.endpoint[0])) for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: None,
+    expect=Expect.SCOPED,
+)
+DELIVERY_CURSOR = Target(
+    own=lambda t, viewer: None,
+    foreign=lambda t, viewer: [encode_cursor(f.delivery[0]) for f in t.foreign(viewer)],
+    stand_in=lambda t, viewer, _v: None,
+    expect=Expect.SCOPED,
+)
+
+
 def _constant(value: Any) -> Neutral:
     return Neutral(lambda _t, _viewer: value)
 
@@ -511,6 +592,20 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("UpdateOperatorInput", "id"): OPERATOR_ID,
     ("DeleteOperatorInput", "id"): OPERATOR_ID,
     ("Query.operators", "after"): OPERATOR_CURSOR,
+    # Webhooks (issue 17): endpoints and deliveries are the tenant's own objects.
+    ("UpdateWebhookEndpointInput", "id"): ENDPOINT_ID,
+    ("DeleteWebhookEndpointInput", "id"): ENDPOINT_ID,
+    ("PingWebhookEndpointInput", "id"): ENDPOINT_ID,
+    ("RedeliverWebhookInput", "deliveryId"): DELIVERY_ID,
+    ("Query.webhookEndpoints", "after"): ENDPOINT_CURSOR,
+    ("WebhookEndpoint.deliveries", "after"): DELIVERY_CURSOR,
+    ("WebhookEndpoint.deliveries", "status"): _constant("PENDING"),
+    ("CreateWebhookEndpointInput", "url"): _constant("https://8.8.4.4/isolation"),
+    ("UpdateWebhookEndpointInput", "url"): OMIT,
+    ("UpdateWebhookEndpointInput", "enabled"): _constant(True),
+    ("UpdateWebhookEndpointInput", "rotateSecret"): _constant(False),
+    ("CreateWebhookEndpointInput", "actions"): _constant(["ADDED"]),
+    ("UpdateWebhookEndpointInput", "actions"): OMIT,
     # What a request sets rather than names.
     ("AddNumbersInput", "numbers"): NEW_NUMBERS,
     ("AddNumbersInput", "vendor"): _constant("isolation vendor"),
@@ -789,6 +884,13 @@ ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Tenancy, str], str]]] = {
         ("number",),
         lambda t, viewer: (
             f'number(e164: "{t.tenants[viewer].numbers["available"]}") {{{{ {{}} }}}}'
+        ),
+    ),
+    "WebhookEndpoint": (
+        ("node",),
+        lambda t, viewer: (
+            f'node(id: "{t.tenants[viewer].endpoint[1]}") '
+            "{{ ... on WebhookEndpoint {{ {} }} }}"
         ),
     ),
 }
