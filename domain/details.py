@@ -21,6 +21,7 @@ MAX_TAG = column_length(Number.tag)
 MAX_RESERVATION_TAG = column_length(Number.reservation_tag)
 # Notes are TEXT: this bound is the API's own.
 MAX_NOTES = 4000
+MAX_CAPACITY = 9999
 
 
 def capability_mask(capabilities: Sequence[Capability]) -> int:
@@ -66,6 +67,9 @@ class NumberDetails:
     # (to a state, or back to None) only when `after_hold_given`.
     after_hold: AfterHold | None = None
     after_hold_given: bool = False
+    # Channels at once (0 to MAX_CAPACITY); None: not limited. Set only when `capacity_given`.
+    capacity: int | None = None
+    capacity_given: bool = False
 
     def check(self, problems: Problems, *, creating: bool = False) -> None:
         check_text(problems, self.sku, "sku", required=creating, limit=MAX_SKU)
@@ -85,6 +89,13 @@ class NumberDetails:
                 ["input", "notes"],
             )
         text.check(problems, self.notes, "notes", free_text=True)
+        capacity = self.capacity if self.capacity_given else None
+        if capacity is not None and not 0 <= capacity <= MAX_CAPACITY:
+            problems.add(
+                ErrorCode.VALIDATION,
+                f"capacity must be 0 to {MAX_CAPACITY}, or null (not limited)",
+                ["input", "capacity"],
+            )
 
     def values(self) -> dict[str, Any]:
         given = {
@@ -104,4 +115,6 @@ class NumberDetails:
                 values[column] = None
         if self.after_hold_given:
             values["after_hold"] = self.after_hold
+        if self.capacity_given:
+            values["capacity"] = self.capacity
         return values

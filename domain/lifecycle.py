@@ -7,6 +7,7 @@ same move twice, and writes one history event per number moved.
 """
 
 import enum
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ from domain.errors import DomainError, ErrorCode, Problems
 from models import Number, NumberEvent, NumberState
 from models.base import UTCDateTime
 
-AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED = (
+AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED, BLOCKED = (
     NumberState.AVAILABLE,
     NumberState.RESERVED,
     NumberState.LOCKED,
     NumberState.ASSIGNED,
     NumberState.DELETED,
+    NumberState.BLOCKED,
 )
 PORTING_IN, PORTING_OUT = NumberState.PORTING_IN, NumberState.PORTING_OUT
 
@@ -67,6 +69,12 @@ class Action(enum.StrEnum):
     COMPLETE_PORT_IN = "PORTED_IN"
     COMPLETE_PORT_OUT = "PORTED_OUT"
     CANCEL_PORT = "PORT_CANCELLED"
+    # Blocks (domain/customer.py); the sweep unblocks at a block's end, as "system".
+    BLOCK = "BLOCKED"
+    UNBLOCK = "UNBLOCKED"
+    # Facts integrations set; the number stays in its state.
+    SET_REGISTRATION = "REGISTRATION_CHANGED"
+    SET_FEATURE = "FEATURE_CHANGED"
 
 
 # (state, action) -> state. A pair that is not here is INVALID_TRANSITION.
@@ -79,11 +87,15 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.UNLOCK: {LOCKED: AVAILABLE},
     Action.DELETE: {AVAILABLE: DELETED, LOCKED: DELETED},
     Action.RECOVER: {DELETED: AVAILABLE},
-    Action.EDIT: {s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED, PORTING_IN, PORTING_OUT)},
-    Action.SUBSCRIPTION_EXPIRED: {ASSIGNED: RESERVED},
-    Action.SUBSCRIPTION_TERMINATED: {ASSIGNED: RESERVED},
+    Action.EDIT: {
+        s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED, BLOCKED, PORTING_IN, PORTING_OUT)
+    },
+    # A blocked number's subscription ends, or is swapped, as an assigned one's: the block
+    # ends with it.
+    Action.SUBSCRIPTION_EXPIRED: {ASSIGNED: RESERVED, BLOCKED: RESERVED},
+    Action.SUBSCRIPTION_TERMINATED: {ASSIGNED: RESERVED, BLOCKED: RESERVED},
     Action.SUBSCRIPTION_REACTIVATED: {RESERVED: ASSIGNED},
-    Action.SWAP_OUT: {ASSIGNED: RESERVED},
+    Action.SWAP_OUT: {ASSIGNED: RESERVED, BLOCKED: RESERVED},
     Action.SWAP_IN: {AVAILABLE: ASSIGNED, RESERVED: ASSIGNED},
     Action.LAPSE: {RESERVED: AVAILABLE, LOCKED: AVAILABLE},
     Action.LOCK_AFTER_HOLD: {RESERVED: LOCKED},
@@ -91,14 +103,24 @@ TRANSITIONS: Mapping[Action, Mapping[NumberState, NumberState]] = {
     Action.ALLOCATE: {AVAILABLE: AVAILABLE, RESERVED: RESERVED},
     Action.WITHDRAW: {AVAILABLE: AVAILABLE},
     # A number with a paid term (its guards refuse the others, saying why).
-    Action.CANCEL: {ASSIGNED: ASSIGNED},
-    Action.RESTORE: {ASSIGNED: ASSIGNED},
-    Action.RENEW: {ASSIGNED: ASSIGNED, RESERVED: ASSIGNED},
-    Action.SET_BILLING_CYCLES: {ASSIGNED: ASSIGNED},
-    Action.SERVICE_END: {ASSIGNED: RESERVED},
+    Action.CANCEL: {ASSIGNED: ASSIGNED, BLOCKED: BLOCKED},
+    Action.RESTORE: {ASSIGNED: ASSIGNED, BLOCKED: BLOCKED},
+    Action.RENEW: {ASSIGNED: ASSIGNED, BLOCKED: BLOCKED, RESERVED: ASSIGNED},
+    Action.SET_BILLING_CYCLES: {ASSIGNED: ASSIGNED, BLOCKED: BLOCKED},
+    Action.SERVICE_END: {ASSIGNED: RESERVED, BLOCKED: RESERVED},
+    # A block keeps the subscription, the owner and the term (KEPT below).
+    Action.BLOCK: {ASSIGNED: BLOCKED},
+    Action.UNBLOCK: {BLOCKED: ASSIGNED},
+    Action.SET_REGISTRATION: {s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED, BLOCKED)},
+    Action.SET_FEATURE: {s: s for s in (AVAILABLE, RESERVED, LOCKED, ASSIGNED, BLOCKED)},
     # A number new to the inventory enters PORTING_IN without a from-state (as add does).
     Action.PORT_IN: {DELETED: PORTING_IN},
-    Action.PORT_OUT: {AVAILABLE: PORTING_OUT, RESERVED: PORTING_OUT, ASSIGNED: PORTING_OUT},
+    Action.PORT_OUT: {
+        AVAILABLE: PORTING_OUT,
+        RESERVED: PORTING_OUT,
+        ASSIGNED: PORTING_OUT,
+        BLOCKED: PORTING_OUT,
+    },
     Action.COMPLETE_PORT_IN: {PORTING_IN: AVAILABLE},
     Action.COMPLETE_PORT_OUT: {PORTING_OUT: DELETED},
     # A cancelled port-out returns each number to the state it left: see RETURNS.
@@ -126,15 +148,19 @@ FILLED_IN: dict[str, tuple[NumberState, ...]] = {
     "held_for_subscription_uuid": (RESERVED,),
     "lock_remark": (LOCKED,),
     "locked_at": (LOCKED,),
-    "subscription_uuid": (ASSIGNED,),
-    "owner_id": (ASSIGNED,),
+    "subscription_uuid": (ASSIGNED, BLOCKED),
+    "owner_id": (ASSIGNED, BLOCKED),
     "deletion_reason": (DELETED,),
     # A term's period and cycles stay while its number is held after the term ended, so
     # renewNumbers can bring it back; what is paid and the cancellation go with the service.
-    "billing_period_months": (ASSIGNED, RESERVED),
-    "billing_cycles": (ASSIGNED, RESERVED),
-    "paid_until": (ASSIGNED,),
-    "cancelled_at": (ASSIGNED,),
+    "billing_period_months": (ASSIGNED, BLOCKED, RESERVED),
+    "billing_cycles": (ASSIGNED, BLOCKED, RESERVED),
+    "paid_until": (ASSIGNED, BLOCKED),
+    "cancelled_at": (ASSIGNED, BLOCKED),
+    "block_reason": (BLOCKED,),
+    "blocked_at": (BLOCKED,),
+    "blocked_until": (BLOCKED,),
+    "block_remark": (BLOCKED,),
 }
 STATE_COLUMNS = tuple(FILLED_IN)
 
@@ -142,6 +168,13 @@ STATE_COLUMNS = tuple(FILLED_IN)
 def filled_in(state: NumberState) -> tuple[str, ...]:
     """The state columns a number in `state` may fill."""
     return tuple(column for column, states in FILLED_IN.items() if state in states)
+
+
+def kept(row: Number, to_state: NumberState) -> dict[str, Any]:
+    """The row's values of the state columns its state and `to_state` share (a move that
+    keeps them, as a block keeps the subscription, sets them again)."""
+    shared = set(filled_in(row.state)) & set(filled_in(to_state))
+    return {column: getattr(row, column) for column in STATE_COLUMNS if column in shared}
 
 
 def target(state: NumberState, action: Action) -> NumberState | None:
@@ -234,12 +267,13 @@ async def apply(
     number no longer in its planned state, a concurrent change won: CONFLICT, and
     the caller's transaction rolls back.
     """
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], tuple[Move, list[int]]] = {}
     for move in moves:
-        key = (move.row.state, move.to_state, tuple(sorted(move.values.items())))
-        groups[key].append(move.row.id)
-    for (from_state, to_state, items), ids in groups.items():
-        values = dict(items)
+        same = tuple(sorted((k, _comparable(v)) for k, v in move.values.items()))
+        key = (move.row.state, move.to_state, same)
+        groups.setdefault(key, (move, []))[1].append(move.row.id)
+    for (from_state, to_state, _same), (first, ids) in groups.items():
+        values = dict(first.values)
         values["state"] = to_state
         if to_state is not from_state:
             # A move back restores when the state it returns to began.
@@ -262,6 +296,13 @@ async def apply(
         at=at,
         remark=remark,
     )
+
+
+def _comparable(value: Any) -> Any:
+    """A value as a key: JSON values (a number's features) by their text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 async def record(

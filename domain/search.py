@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, UnaryExpression
 
-from domain import ids, lookups, organizations, patterns, phone
+from domain import ids, lookups, organizations, patterns, phone, quick_filters
 from domain.access import Viewer
 from domain.details import capability_mask
 from domain.errors import ErrorCode, Problems
@@ -30,10 +30,17 @@ from models import (
     Number,
     NumberState,
     Organization,
+    QuickFilter,
+    RegistrationStatus,
     ReservationReason,
     Series,
 )
-from models.numbers import NUMBER_COLUMNS, NumberRecord, NumberStateCount
+from models.numbers import (
+    NUMBER_COLUMNS,
+    NumberQuickFilterCount,
+    NumberRecord,
+    NumberStateCount,
+)
 
 MAX_FILTER_NUMBERS = 10_000
 
@@ -63,6 +70,9 @@ class NumberFilter:
     reserved_for_id: str | None = None
     deletion_reasons: Sequence[DeletionReason] | None = None
     operator_ids: Sequence[str] | None = None
+    renews: bool | None = None
+    registration_statuses: Sequence[RegistrationStatus] | None = None
+    quick_filter: QuickFilter | None = None
 
 
 async def build(
@@ -107,6 +117,12 @@ async def build(
         series_id = await session.scalar(sa.select(Series.id).where(Series.uuid == key))
         # An unknown series selects nothing, as a filter on any other unknown value does.
         where.append(Number.series_id == (series_id or -1))
+    if spec.renews is not None:
+        where.append(quick_filters.renews_clause(spec.renews))
+    if spec.registration_statuses:
+        where.append(Number.registration_status.in_(spec.registration_statuses))
+    if spec.quick_filter is not None:
+        where.append(quick_filters.condition(spec.quick_filter))
     where += await lookups.clauses(
         session,
         viewer,
@@ -290,6 +306,34 @@ async def counts_by_state(
     for state, n in await session.execute(query):
         found[state] = n
     return found
+
+
+async def counts_by_quick_filter(
+    session: AsyncSession, viewer: Viewer, spec: NumberFilter, problems: Problems
+) -> dict[QuickFilter, int]:
+    """How many numbers of each tab a filter (its own quickFilter ignored) selects.
+
+    A filter of pools only is answered by the counters the triggers keep per pool and tab;
+    any other is counted over the numbers it selects, every tab in one scan.
+    """
+    spec = replace(spec, quick_filter=None)
+    if replace(spec, organization_id=None, include_descendants=False) == NumberFilter():
+        counted = NumberQuickFilterCount
+        where = await _pools(session, viewer, spec, counted.organization_id, problems)
+        problems.raise_if_any()
+        query = (
+            sa.select(counted.quick_filter, counted.total())
+            .where(*where)
+            .group_by(counted.quick_filter)
+        )
+        found = dict.fromkeys(QuickFilter, 0)
+        for tab, n in await session.execute(query):
+            found[tab] = n
+        return found
+    where = await build(session, viewer, spec, problems)
+    problems.raise_if_any()
+    row = (await session.execute(sa.select(*quick_filters.tab_sums()).where(*where))).one()
+    return quick_filters.as_counts(list(row))
 
 
 def per_organization(

@@ -11,7 +11,7 @@ from domain import number_policy, organizations, text
 from domain.access import Caller
 from domain.errors import ErrorCode, Problems
 from domain.items import load_items, reload
-from domain.lifecycle import Action, Item, apply, plan
+from domain.lifecycle import TRANSITIONS, Action, Item, apply, plan
 from domain.number_policy import Periods
 from domain.organizations import subtree_clause
 from models import Number, NumberState, Organization, ReservationKind, ReservationReason, Role
@@ -56,7 +56,8 @@ async def _hold(
         session,
         caller,
         Number.subscription_uuid == subscription_uuid,
-        Number.state == NumberState.ASSIGNED,
+        # ASSIGNED, and BLOCKED: the block ends with the subscription.
+        Number.state.in_(TRANSITIONS[action]),
     )
     if not items:
         problems.add(
@@ -175,7 +176,8 @@ async def swap(
         old_items = new_items = []
     owner = None
     if old is not None and (
-        old.row.state is not NumberState.ASSIGNED or old.row.subscription_uuid != subscription_uuid
+        old.row.state not in TRANSITIONS[Action.SWAP_OUT]
+        or old.row.subscription_uuid != subscription_uuid
     ):
         problems.add(
             ErrorCode.INVALID_TRANSITION,

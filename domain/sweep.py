@@ -21,7 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import after_hold, notices, port_notices, terms
+from domain import after_hold, customer, notices, port_notices, terms
 from domain.clock import Clock
 from domain.lifecycle import Action, filled_in, record_each, target
 from domain.mail import Mailer
@@ -138,7 +138,9 @@ async def sweep(
 ) -> SweepReport:
     """One sweep; `policy` (the settings') gives what no organization's policy sets."""
     now = clock.now()
-    # Paid terms first: a term that ends puts its number on hold, which may lapse below.
+    # Blocks that end first, then paid terms (a term that ends puts its number on hold,
+    # which may lapse below).
+    await customer.sweep_blocks(db, now)
     await terms.sweep_terms(db, now, policy)
     reservations = await _lapse_all(db, NumberState.RESERVED, now, policy)
     locks = await _lapse_all(db, NumberState.LOCKED, now, policy)

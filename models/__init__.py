@@ -37,7 +37,14 @@ __all__ = [
     "Series",
     "Token",
 ]
-from models.numbers import AfterHold
+from models.numbers import (
+    AfterHold,
+    BlockReason,
+    FeatureKind,
+    FeatureStatus,
+    QuickFilter,
+    RegistrationStatus,
+)
 from models.operators import Operator
 from models.policy import NumberPolicy
 from models.porting import PortDirection, PortOrder, PortOrderNumber, PortOrderStatus
@@ -45,13 +52,18 @@ from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ += [
     "AfterHold",
+    "BlockReason",
     "DeliveryStatus",
+    "FeatureKind",
+    "FeatureStatus",
     "NumberPolicy",
     "Operator",
     "PortDirection",
     "PortOrder",
     "PortOrderNumber",
     "PortOrderStatus",
+    "QuickFilter",
+    "RegistrationStatus",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

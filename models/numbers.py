@@ -38,6 +38,8 @@ class NumberState(enum.StrEnum):
     # In a port order (models/porting.py): usable by nothing until the order closes.
     PORTING_IN = "PORTING_IN"
     PORTING_OUT = "PORTING_OUT"
+    # Assigned, but kept from use for a while (non-payment, fraud, a regulator).
+    BLOCKED = "BLOCKED"
 
 
 class ReservationKind(enum.StrEnum):
@@ -69,6 +71,50 @@ class AfterHold(enum.StrEnum):
     AVAILABLE = "AVAILABLE"
     LOCKED = "LOCKED"
     DELETED = "DELETED"
+
+
+class BlockReason(enum.StrEnum):
+    NON_PAYMENT = "NON_PAYMENT"
+    FRAUD = "FRAUD"
+    REGULATORY = "REGULATORY"
+    OTHER = "OTHER"
+
+
+class RegistrationStatus(enum.StrEnum):
+    NOT_REQUIRED = "NOT_REQUIRED"
+    NOT_ASSIGNED = "NOT_ASSIGNED"
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class FeatureKind(enum.StrEnum):
+    EMERGENCY = "EMERGENCY"
+    A2P_SMS = "A2P_SMS"
+    CNAM = "CNAM"
+
+
+class FeatureStatus(enum.StrEnum):
+    NOT_CONFIGURED = "NOT_CONFIGURED"
+    NEW = "NEW"
+    IN_PROCESS = "IN_PROCESS"
+    ACTIVE = "ACTIVE"
+    CHANGES_REQUIRED = "CHANGES_REQUIRED"
+    PENDING = "PENDING"
+    CANCELLATION_PENDING = "CANCELLATION_PENDING"
+
+
+class QuickFilter(enum.StrEnum):
+    """The customer's number tabs (DESIGN.md, "Quick filters"; domain/quick_filters.py)."""
+
+    ALL = "ALL"
+    ACTIVE = "ACTIVE"
+    NOT_CONFIGURED = "NOT_CONFIGURED"
+    AWAITING_REGISTRATION = "AWAITING_REGISTRATION"
+    EXPIRING_SOON = "EXPIRING_SOON"
+    TERMINATED = "TERMINATED"
+    PORTING = "PORTING"
+    BLOCKED = "BLOCKED"
 
 
 class Capability(enum.IntFlag):
@@ -141,6 +187,24 @@ class Number(Base):
     billing_cycles: Mapped[int | None] = mapped_column(sa.Integer)
     cancelled_at: Mapped[datetime | None]
 
+    # A block (BLOCKED only); the sweep unblocks at `blocked_until`, if set.
+    block_reason: Mapped[BlockReason | None] = mapped_column(str_enum(BlockReason, "block_reason"))
+    blocked_at: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    block_remark: Mapped[str | None] = mapped_column(sa.Text)
+
+    # Facts integrations set (domain/customer.py): registration, features, capacity.
+    registration_status: Mapped[RegistrationStatus] = mapped_column(
+        str_enum(RegistrationStatus, "registration_status"), server_default="NOT_REQUIRED"
+    )
+    registration_identity_ref: Mapped[str | None] = mapped_column(sa.String(200))
+    registration_updated_at: Mapped[datetime | None]
+    registration_remark: Mapped[str | None] = mapped_column(sa.Text)
+    # Feature kind -> {"status", "updatedAt" (ISO 8601), "remark"}; null: none set.
+    features: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    # Channels at once; null: not limited.
+    capacity: Mapped[int | None] = mapped_column(sa.Integer)
+
     __table_args__ = (
         sa.Index("ix_numbers_state_expires_at", "state", "expires_at"),
         sa.Index("ix_numbers_organization_id_state", "organization_id", "state"),
@@ -149,6 +213,12 @@ class Number(Base):
             "paid_until",
             postgresql_where=sa.text("paid_until IS NOT NULL"),
             sqlite_where=sa.text("paid_until IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_numbers_blocked_until",
+            "blocked_until",
+            postgresql_where=sa.text("blocked_until IS NOT NULL"),
+            sqlite_where=sa.text("blocked_until IS NOT NULL"),
         ),
     )
 
@@ -210,4 +280,27 @@ class NumberStateCount(Base):
     @classmethod
     def total(cls) -> sa.ColumnElement[int]:
         """The sum of `count`, as an integer (PostgreSQL sums bigints into numerics)."""
+        return sa.cast(sa.func.sum(cls.count), sa.BigInteger)
+
+
+class NumberQuickFilterCount(Base):
+    """How many numbers each pool holds in each quick-filter tab, kept by triggers on numbers
+    (migration 0015) the way NumberStateCount's are: slot 0 on SQLite, a slot per writing
+    statement on PostgreSQL, folded back into slot 0 as they go."""
+
+    __tablename__ = "number_quick_filter_counts"
+
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True
+    )
+    quick_filter: Mapped[QuickFilter] = mapped_column(
+        str_enum(QuickFilter, "quick_filter"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger)
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    @classmethod
+    def total(cls) -> sa.ColumnElement[int]:
         return sa.cast(sa.func.sum(cls.count), sa.BigInteger)

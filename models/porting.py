@@ -8,7 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
-from models.numbers import DeletionReason, NumberState, ReservationKind, ReservationReason
+from models.numbers import (
+    BlockReason,
+    DeletionReason,
+    NumberState,
+    ReservationKind,
+    ReservationReason,
+)
 
 
 class PortDirection(enum.StrEnum):
@@ -89,6 +95,12 @@ class PortOrderNumber(Base):
     prior_billing_cycles: Mapped[int | None] = mapped_column(sa.Integer)
     prior_paid_until: Mapped[datetime | None]
     prior_cancelled_at: Mapped[datetime | None]
+    prior_block_reason: Mapped[BlockReason | None] = mapped_column(
+        str_enum(BlockReason, "prior_block_reason")
+    )
+    prior_blocked_at: Mapped[datetime | None]
+    prior_blocked_until: Mapped[datetime | None]
+    prior_block_remark: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (
         sa.UniqueConstraint("order_id", "number_id"),

@@ -74,6 +74,8 @@ class NumberMutations:
             notes=input.notes,
             after_hold=input.after_hold,
             after_hold_given=input.after_hold is not None,
+            capacity=input.capacity,
+            capacity_given=input.capacity is not None,
         )
         return await run(
             info,
@@ -193,6 +195,8 @@ class NumberMutations:
             notes=input.notes,
             after_hold=input.after_hold or None,
             after_hold_given=input.after_hold is not strawberry.UNSET,
+            capacity=input.capacity if input.capacity is not strawberry.UNSET else None,
+            capacity_given=input.capacity is not strawberry.UNSET,
         )
         return await run(
             info,

@@ -6,11 +6,13 @@ from domain import search
 from domain.errors import Problems
 from domain.pagination import page_request
 from schema.context import Info
+from schema.customer import QuickFilterCount
 from schema.search import (
     NumberConnection,
     NumberFilterInput,
     StateCount,
     domain_filter,
+    quick_filter_counts,
     state_counts,
 )
 
@@ -48,3 +50,16 @@ class SearchQueries:
         async with ctx.db.read_statements() as session:
             spec = domain_filter(filter)
             return state_counts(await search.counts_by_state(session, ctx.viewer, spec, problems))
+
+    @strawberry.field(
+        description="Counts per quick filter for the same filter (its own quickFilter ignored)."
+    )
+    async def quick_filter_counts(
+        self, info: Info, filter: NumberFilterInput | None = None
+    ) -> list[QuickFilterCount]:
+        ctx = info.context
+        problems = Problems()
+        async with ctx.db.read_statements() as session:
+            spec = domain_filter(filter)
+            counts = await search.counts_by_quick_filter(session, ctx.viewer, spec, problems)
+        return quick_filter_counts(counts)

@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
+from resolvers.customer import CustomerMutations
 from resolvers.events import EventQueries, EventSubscriptions
 from resolvers.numbers import NumberMutations, NumberQueries
 from resolvers.operators import OperatorMutations, OperatorQueries
@@ -56,6 +57,7 @@ class Mutation(
     TokenMutations,
     OperatorMutations,
     TermMutations,
+    CustomerMutations,
     WebhookMutations,
     PortingMutations,
 ):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import strawberry
 
-from domain import ids
+from domain import allowed, ids
 from domain.events import LiveEvent
 from domain.pagination import Page, encode_cursor, page_request
 from models import Capability as CapabilityFlag
@@ -21,6 +21,7 @@ from models import ReservationReason as ReservationReasonModel
 from models.numbers import NumberRecord
 from schema.common import BY_ID_OR_UUID, OWNER_UUID, CountedConnection, Node, PageInfo, UserError
 from schema.context import Info
+from schema.customer import Block, NumberAction, NumberFeature, Registration
 from schema.organizations import OrganizationType
 from schema.policy import AfterHoldState
 from schema.series import SeriesType
@@ -98,7 +99,7 @@ class NumberEvent:
     action: str = strawberry.field(
         description="What happened, e.g. ADDED, RESERVED, EXTENDED, RELEASED, ASSIGNED, LOCKED, "
         "UNLOCKED, DELETED, RECOVERED, ALLOCATED, WITHDRAWN, EXPIRED, LOCKED_AFTER_HOLD, "
-        "RETIRED, EDITED, NOTIFIED."
+        "RETIRED, EDITED, NOTIFIED, BLOCKED, UNBLOCKED, REGISTRATION_CHANGED, FEATURE_CHANGED."
     )
     from_state: NumberState | None  # type: ignore[valid-type]
     to_state: NumberState | None  # type: ignore[valid-type]
@@ -159,6 +160,12 @@ class NumberType(Node):
     state_changed_at: datetime
     reservation: Reservation | None
     lock: Lock | None
+    block: Block | None
+    registration: Registration
+    features: list[NumberFeature]
+    capacity: int | None = strawberry.field(
+        description="Channels the number may carry at once; null = not limited."
+    )
 
     @classmethod
     def from_row(cls, row: NumberRecord) -> "NumberType":
@@ -201,6 +208,10 @@ class NumberType(Node):
             state_changed_at=row.state_changed_at,
             reservation=reservation,
             lock=lock,
+            block=Block.of(row),
+            registration=Registration.of(row),
+            features=NumberFeature.all_of(row),
+            capacity=row.capacity,
         )
 
     @strawberry.field(description="The organization whose pool holds the number.")
@@ -208,6 +219,13 @@ class NumberType(Node):
         org = await _organization(info, self.row.organization_id)
         assert org is not None
         return org
+
+    @strawberry.field(
+        description="What the viewer may do to this number now, given its state and the "
+        "viewer's role."
+    )
+    def allowed_actions(self, info: Info) -> list[NumberAction]:  # type: ignore[valid-type]
+        return allowed.allowed_actions(self.row, info.context.viewer)
 
     @strawberry.field
     def billing(self) -> BillingTerm | None:
@@ -242,7 +260,7 @@ class NumberType(Node):
         row = await info.context.loaders.port_order.load(self.row.id)
         return PortOrderType.from_row(row) if row is not None else None
 
-    @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED.")
+    @strawberry.field(description=f"{OWNER_UUID} Set while the number is ASSIGNED or BLOCKED.")
     async def owner_uuid(self, info: Info) -> UUID | None:
         owner = await _organization(info, self.row.owner_id)
         return owner.uuid if owner is not None else None
@@ -304,6 +322,7 @@ class AddNumbersInput:
     tag: str | None = None
     notes: str | None = None
     after_hold: AfterHoldState | None = None  # type: ignore[valid-type]
+    capacity: int | None = None
 
 
 @strawberry.input
@@ -395,6 +414,9 @@ class EditNumbersInput:
     notes: str | None = None
     after_hold: AfterHoldState | None = strawberry.field(  # type: ignore[valid-type]
         default=strawberry.UNSET, description="Given as null, the policy's decides again."
+    )
+    capacity: int | None = strawberry.field(
+        default=strawberry.UNSET, description="0 to 9999; given as null, not limited."
     )
 
 

@@ -9,8 +9,10 @@ import strawberry
 from domain import search
 from domain.pagination import Page, encode_cursor
 from models import NumberState as NumberStateModel
+from models import QuickFilter as QuickFilterModel
 from models.numbers import NumberRecord
 from schema.common import BY_ID_OR_UUID, CountedConnection, PageInfo
+from schema.customer import QuickFilter, QuickFilterCount, RegistrationStatus
 from schema.numbers import Capability, DeletionReason, NumberState, NumberType, ReservationReason
 
 PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
@@ -64,6 +66,12 @@ class NumberFilterInput:
     operator_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="At most 100."
     )
+    renews: bool | None = strawberry.field(
+        default=None,
+        description="True: services that renew; false: cancelled or with no cycles left.",
+    )
+    registration_statuses: list[RegistrationStatus] | None = None  # type: ignore[valid-type]
+    quick_filter: QuickFilter | None = None  # type: ignore[valid-type]
 
     def to_domain(self) -> search.NumberFilter:
         return search.NumberFilter(
@@ -92,6 +100,11 @@ class NumberFilterInput:
             reserved_for_id=self.reserved_for_id,
             deletion_reasons=tuple(self.deletion_reasons) if self.deletion_reasons else None,
             operator_ids=tuple(self.operator_ids) if self.operator_ids is not None else None,
+            renews=self.renews,
+            registration_statuses=tuple(self.registration_statuses)
+            if self.registration_statuses
+            else None,
+            quick_filter=self.quick_filter,
         )
 
 
@@ -134,3 +147,9 @@ class StateCount:
 
 def state_counts(counts: dict[NumberStateModel, int]) -> list[StateCount]:
     return [StateCount(state=state, count=counts.get(state, 0)) for state in NumberStateModel]
+
+
+def quick_filter_counts(counts: dict[QuickFilterModel, int]) -> list[QuickFilterCount]:
+    return [
+        QuickFilterCount(quick_filter=tab, count=counts.get(tab, 0)) for tab in QuickFilterModel
+    ]

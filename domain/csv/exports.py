@@ -7,6 +7,7 @@ an export of any size holds one page in memory. The filter is parsed from text b
 
 import csv
 import io
+import json
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from models import Capability, Number, Organization, Series
+from models import Capability, FeatureKind, Number, Organization, Series
 
 PAGE_SIZE = 5_000
 
@@ -55,6 +56,14 @@ COLUMNS = (
     "paid_until",
     "billing_cycles",
     "cancelled_at",
+    "block_reason",
+    "blocked_at",
+    "blocked_until",
+    "block_remark",
+    "registration_status",
+    "registration_identity_ref",
+    "capacity",
+    "features",
 )
 
 # Free text a person typed. A spreadsheet runs a cell that begins with a formula's sign
@@ -73,6 +82,8 @@ TEXT_COLUMNS = frozenset(
         "reservation_tag",
         "reservation_remark",
         "lock_remark",
+        "block_remark",
+        "registration_identity_ref",
     }
 )
 _SIGNS = frozenset("=+-@")
@@ -120,8 +131,11 @@ _TIMES_AT = tuple(
         "state_changed_at",
         "paid_until",
         "cancelled_at",
+        "blocked_at",
+        "blocked_until",
     )
 )
+_FEATURES_AT = COLUMNS.index("features")
 _TEXTS_AT = tuple(index for index, name in enumerate(COLUMNS) if name in TEXT_COLUMNS)
 _UUIDS_AT = tuple(
     COLUMNS.index(name)
@@ -161,6 +175,15 @@ def _uuid_text(value: UUID | str) -> str:
         # SQLite keeps a UUID as its 32 hex digits.
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
     return text
+
+
+def features_text(stored: str | dict[str, Any]) -> str:
+    """A number's features as "KIND:STATUS|…", in the kinds' order (the raw column is
+    JSON text on either database)."""
+    found = json.loads(stored) if isinstance(stored, str) else stored
+    return "|".join(
+        f"{kind}:{found[kind.value]['status']}" for kind in FeatureKind if kind.value in found
+    )
 
 
 def _query(
@@ -207,6 +230,14 @@ def _query(
                     Number.paid_until,
                     Number.billing_cycles,
                     Number.cancelled_at,
+                    Number.block_reason,
+                    Number.blocked_at,
+                    Number.blocked_until,
+                    Number.block_remark,
+                    Number.registration_status,
+                    Number.registration_identity_ref,
+                    Number.capacity,
+                    Number.features,
                 )
             )
         )
@@ -238,6 +269,8 @@ def _format(rows: Iterable[Sequence[Any]]) -> str:
         for index in _TEXTS_AT:
             if cells[index]:
                 cells[index] = guard_text(cells[index])
+        if cells[_FEATURES_AT] is not None:
+            cells[_FEATURES_AT] = features_text(cells[_FEATURES_AT])
         writer.writerow(cells)
     return buffer.getvalue()
 

@@ -351,7 +351,11 @@ class _Run:
 
 
 # The organization each state names: whom a reservation holds for, who owns an assignment.
-_ORGANIZATION_COLUMN = {NumberState.RESERVED: "reserved_for_id", NumberState.ASSIGNED: "owner_id"}
+_ORGANIZATION_COLUMN = {
+    NumberState.RESERVED: "reserved_for_id",
+    NumberState.ASSIGNED: "owner_id",
+    NumberState.BLOCKED: "owner_id",
+}
 
 
 class _Writer:

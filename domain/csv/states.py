@@ -19,20 +19,34 @@ from uuid import UUID
 
 from domain import lifecycle, terms, times
 from domain.csv import exports
+from domain.details import MAX_CAPACITY
 from domain.policy import Policy
 from domain.text import refusal
-from models import DeletionReason, Number, NumberState, ReservationKind, ReservationReason
+from models import (
+    BlockReason,
+    DeletionReason,
+    FeatureKind,
+    FeatureStatus,
+    Number,
+    NumberState,
+    RegistrationStatus,
+    ReservationKind,
+    ReservationReason,
+)
 from models.base import column_length
 
-AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED = (
+AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED, BLOCKED = (
     NumberState.AVAILABLE,
     NumberState.RESERVED,
     NumberState.LOCKED,
     NumberState.ASSIGNED,
     NumberState.DELETED,
+    NumberState.BLOCKED,
 )
 
-E = TypeVar("E", ReservationKind, ReservationReason, DeletionReason)
+E = TypeVar(
+    "E", ReservationKind, ReservationReason, DeletionReason, BlockReason, RegistrationStatus
+)
 
 # The file's column for each state column of a number.
 CELL = {
@@ -54,8 +68,20 @@ CELL = {
     "paid_until": "paid_until",
     "billing_cycles": "billing_cycles",
     "cancelled_at": "cancelled_at",
+    "block_reason": "block_reason",
+    "blocked_at": "blocked_at",
+    "blocked_until": "blocked_until",
+    "block_remark": "block_remark",
+    # Facts of any state (they are not FILLED_IN's).
+    "registration_status": "registration_status",
+    "registration_identity_ref": "registration_identity_ref",
+    "capacity": "capacity",
+    "features": "features",
 }
+# Columns any state may fill.
+ANY_STATE = ("registration_status", "registration_identity_ref", "capacity", "features")
 COLUMNS = tuple(CELL.values())
+_IDENTITY_LENGTH = column_length(Number.registration_identity_ref)
 _TAG_LENGTH = column_length(Number.reservation_tag)
 # The reservations that hold a number for a subscription that ended, and their periods.
 _HOLDS = {
@@ -87,7 +113,7 @@ class Rules:
         given = {column: text for column, name in CELL.items() if (text := cell.get(name, ""))}
         before = len(reasons)
         for column in given:
-            if state not in lifecycle.FILLED_IN[column]:
+            if column not in ANY_STATE and state not in lifecycle.FILLED_IN[column]:
                 states = " or ".join(lifecycle.FILLED_IN[column])
                 reasons.append(f"{CELL[column]} is for {states} numbers, not {state}")
         if len(reasons) > before:
@@ -97,11 +123,13 @@ class Rules:
         organizations: dict[str, str] = {}
         if state is RESERVED:
             self._reservation(read, values, organizations, reasons)
-        elif state is ASSIGNED:
+        elif state in (ASSIGNED, BLOCKED):
             values["subscription_uuid"] = read.uuid("subscription_uuid", required=True)
             if (owner := read.text("owner_id")) is not None:
                 organizations["owner_id"] = owner
             self._term(read, values, reasons)
+            if state is BLOCKED:
+                self._block(read, values, reasons)
         elif state is LOCKED:
             values["locked_at"] = read.time("locked_at") or self.now
             values["lock_remark"] = read.free_text("lock_remark")
@@ -112,9 +140,20 @@ class Rules:
                 reasons.append("expires_at has passed: the lock would have lapsed")
         elif state is DELETED:
             values["deletion_reason"] = read.member("deletion_reason", DeletionReason, True)
+        _facts(read, values, reasons, self.now)
         if len(reasons) > before:
             return None
         return Standing(values, organizations)
+
+    def _block(self, read: "_Reader", values: dict[str, Any], reasons: list[str]) -> None:
+        values["block_reason"] = read.member("block_reason", BlockReason, True)
+        values["blocked_at"] = read.time("blocked_at") or self.now
+        values["blocked_until"] = read.time("blocked_until")
+        values["block_remark"] = read.free_text("block_remark")
+        if values["blocked_at"] > self.now:
+            reasons.append("blocked_at is in the future")
+        if values["blocked_until"] is not None and values["blocked_until"] <= self.now:
+            reasons.append("blocked_until has passed: the block would have ended")
 
     def _reservation(
         self,
@@ -195,6 +234,45 @@ class Rules:
             billing_cycles=cycles,
             cancelled_at=cancelled_at,
         )
+
+
+def _facts(read: "_Reader", values: dict[str, Any], reasons: list[str], now: datetime) -> None:
+    """Registration, capacity and features: given, they are set in any state."""
+    if (status := read.member("registration_status", RegistrationStatus)) is not None:
+        values["registration_status"] = status
+        values["registration_updated_at"] = now
+        values["registration_identity_ref"] = read.line(
+            "registration_identity_ref", _IDENTITY_LENGTH
+        )
+    elif read.text("registration_identity_ref") is not None:
+        reasons.append("registration_identity_ref needs its registration_status")
+    if (capacity := read.text("capacity")) is not None:
+        if not capacity.isdigit() or int(capacity) > MAX_CAPACITY:
+            reasons.append(f"capacity must be 0 to {MAX_CAPACITY}, not {capacity!r}")
+        else:
+            values["capacity"] = int(capacity)
+    if (features := read.text("features")) is not None:
+        found = parse_features(features)
+        if isinstance(found, str):
+            reasons.append(found)
+        else:
+            values["features"] = {
+                kind: {"status": status, "updatedAt": now.isoformat(), "remark": None}
+                for kind, status in found.items()
+            }
+
+
+def parse_features(text: str) -> dict[str, str] | str:
+    """ "EMERGENCY:ACTIVE|CNAM:NEW" as kind -> status, or what is wrong with it."""
+    found: dict[str, str] = {}
+    for part in text.split("|"):
+        kind, _, status = part.strip().partition(":")
+        kind, status = kind.strip().upper(), status.strip().upper()
+        if kind not in FeatureKind.__members__ or status not in FeatureStatus.__members__:
+            kinds, statuses = ", ".join(FeatureKind), ", ".join(FeatureStatus)
+            return f"features: {part.strip()!r} is not KIND:STATUS ({kinds}; {statuses})"
+        found[kind] = status
+    return found
 
 
 class _Reader:

@@ -201,6 +201,7 @@ async def test_export_writes_every_contract_field_for_numbers_in_every_state(api
         "organization": str(root.uuid),
         "series": "+6561",
         "state_changed_at": now.isoformat(),
+        "registration_status": "NOT_REQUIRED",
     }
     reserved = rows[F2]
     assert (reserved["state"], reserved["reservation_kind"], reserved["reservation_reason"]) == (
@@ -458,7 +459,8 @@ def check_every_kind_of_bad_row(report: dict[str, Any]) -> None:
         12: ("+6561000003", "'MMS' is not a capability"),
         13: (
             "+6561000004",
-            "state must be one of AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED, not 'SOLD'",
+            "state must be one of AVAILABLE, RESERVED, LOCKED, ASSIGNED, DELETED, BLOCKED, "
+            "not 'SOLD'",
         ),
         14: ("+6561000005", "golden must be true or false, not 'maybe'"),
         15: ("+6561000006", "vendor must be 1 to 100 characters"),

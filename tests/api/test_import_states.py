@@ -50,10 +50,28 @@ async def test_export_then_import_reproduces_numbers_in_every_state(
     answer = await api.gql(expired, {"input": {"subscriptionUuid": str(held)}})
     assert answer["subscriptionExpired"]["userErrors"] == []
     await mutate(api, "deleteNumbers", {"numbers": [F[7]], "reason": "RETURNED_TO_VENDOR"})
+    # A block, and the facts of any state: registration, features, capacity.
+    await mutate(api, "assignNumbers", {"numbers": [F[8]], **owned})
+    until = (now + timedelta(days=5)).isoformat()
+    block = {"numbers": [F[8]], "reason": "FRAUD", "until": until, "remark": "chargeback"}
+    await mutate(api, "blockNumbers", block)
+    registered = {"numbers": [F[0], F[8]], "status": "APPROVED", "identityRef": "ID-7"}
+    await mutate(api, "setRegistration", registered)
+    await mutate(api, "setFeatureStatus", {"numbers": [F[8]], "kind": "CNAM", "status": "NEW"})
+    await mutate(
+        api, "setFeatureStatus", {"numbers": [F[8]], "kind": "EMERGENCY", "status": "ACTIVE"}
+    )
+    await mutate(api, "editNumbers", {"numbers": [F[9]], "capacity": 30})
 
     before = await export(api)
     states = {row["number"]: row["state"] for row in before}
-    assert set(states.values()) == {"AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"}
+    assert set(states.values()) == {
+        "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED", "BLOCKED",
+    }  # fmt: skip
+    blocked = next(row for row in before if row["number"] == F[8])
+    assert (blocked["block_reason"], blocked["block_remark"]) == ("FRAUD", "chargeback")
+    assert blocked["features"] == "EMERGENCY:ACTIVE|CNAM:NEW"
+    assert blocked["registration_identity_ref"] == "ID-7"
     text = _csv(before)
 
     await forget_numbers(api)
@@ -113,7 +131,7 @@ async def test_a_row_is_checked_as_the_move_into_its_state_and_bad_rows_write_no
     assert "needs its held_for_subscription_uuid" in reasons[8]
     assert "subscription_uuid is needed" in reasons[9]
     assert "deletion_reason is needed" in reasons[10]
-    assert "subscription_uuid is for ASSIGNED numbers, not AVAILABLE" in reasons[11]
+    assert "subscription_uuid is for ASSIGNED or BLOCKED numbers, not AVAILABLE" in reasons[11]
     assert report["added"] == 0
     assert await export(api) == []
 

@@ -18,41 +18,7 @@ CONTRACT_CHECK = SHARED / "tools" / "contract_check.py"
 
 # What of the contract is still to be built, by the issue that builds it. Building a part
 # makes its lines disappear from the check's output, and its set here must shrink with it.
-PENDING: dict[int, set[str]] = {
-    # issue 15: billing terms, blocking, registration, features, quick filters
-    15: {
-        "enum value NumberState.BLOCKED",
-        "field Number.block: Block",
-        "field Number.registration: Registration!",
-        "field Number.features: [NumberFeature!]!",
-        "field Number.capacity: Int",
-        "field Number.allowedActions: [NumberAction!]!",
-        "input field NumberFilter.renews: Boolean",
-        "input field NumberFilter.registrationStatuses: [RegistrationStatus!]",
-        "input field NumberFilter.quickFilter: QuickFilter",
-        "field Query.quickFilterCounts: [QuickFilterCount!]!",
-        "input field AddNumbersInput.capacity: Int",
-        "input field EditNumbersInput.capacity: Int",
-        "field Mutation.blockNumbers: NumbersPayload!",
-        "field Mutation.unblockNumbers: NumbersPayload!",
-        "field Mutation.setRegistration: NumbersPayload!",
-        "field Mutation.setFeatureStatus: NumbersPayload!",
-        "type BlockReason",
-        "type NumberAction",
-        "type QuickFilter",
-        "type RegistrationStatus",
-        "type FeatureKind",
-        "type FeatureStatus",
-        "type Block",
-        "type Registration",
-        "type NumberFeature",
-        "type QuickFilterCount",
-        "type BlockNumbersInput",
-        "type UnblockNumbersInput",
-        "type SetRegistrationInput",
-        "type SetFeatureStatusInput",
-    },
-}
+PENDING: dict[int, set[str]] = {}
 
 
 def test_committed_schema_is_the_served_schema() -> None:

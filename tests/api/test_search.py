@@ -44,7 +44,16 @@ INPUT_TYPES = {
     "editNumbers": "EditNumbersInput",
 }
 
-STATES = ["AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED", "PORTING_IN", "PORTING_OUT"]
+STATES = [
+    "AVAILABLE",
+    "RESERVED",
+    "LOCKED",
+    "ASSIGNED",
+    "DELETED",
+    "PORTING_IN",
+    "PORTING_OUT",
+    "BLOCKED",
+]
 
 # Fixed-line (6[1-9]xxxxxx) and mobile (8xxxxxxx, 9xxxxxxx) numbers of Singapore.
 F1, F2, F3, F4, F5, F6 = (f"+656100000{i}" for i in range(1, 7))
@@ -571,6 +580,7 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "DELETED": 0,
         "PORTING_IN": 0,
         "PORTING_OUT": 0,
+        "BLOCKED": 0,
     }
     assert await counts(api, {"pattern": "+6561"}) == {
         "AVAILABLE": 2,
@@ -580,6 +590,7 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "DELETED": 0,
         "PORTING_IN": 0,
         "PORTING_OUT": 0,
+        "BLOCKED": 0,
     }
     assert await counts(api, {"states": ["LOCKED"]}) == {
         "AVAILABLE": 0,
@@ -589,6 +600,7 @@ async def test_number_counts_has_every_state_zeros_included_for_the_same_filter(
         "DELETED": 0,
         "PORTING_IN": 0,
         "PORTING_OUT": 0,
+        "BLOCKED": 0,
     }
     assert await counts(api, {"pattern": "+44"}) == dict.fromkeys(STATES, 0)
 

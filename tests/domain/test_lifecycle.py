@@ -6,6 +6,7 @@ from the code.
 
 import pytest
 
+from domain.allowed import NumberAction, allowed_actions
 from domain.clock import ManualClock
 from domain.errors import ErrorCode
 from domain.lifecycle import RETURNS, TRANSITIONS, Action
@@ -25,6 +26,24 @@ from tests.support.lifecycle import (
 from tests.support.world import World
 
 NUMBER = "+6561000001"
+# The actions a client names per number (allowedActions), by the test's name for them.
+OFFERED = {
+    "reserve": NumberAction.RESERVE,
+    "extend": NumberAction.EXTEND,
+    "release": NumberAction.RELEASE,
+    "assign": NumberAction.ASSIGN,
+    "lock": NumberAction.LOCK,
+    "unlock": NumberAction.UNLOCK,
+    "delete": NumberAction.DELETE,
+    "recover": NumberAction.RECOVER,
+    "edit": NumberAction.EDIT,
+    "cancel": NumberAction.CANCEL,
+    "restore": NumberAction.RESTORE,
+    "renew": NumberAction.RENEW,
+    "set_cycles": NumberAction.SET_BILLING_CYCLES,
+    "block": NumberAction.BLOCK,
+    "unblock": NumberAction.UNBLOCK,
+}
 
 
 @pytest.fixture
@@ -47,11 +66,15 @@ async def test_every_action_from_every_state(
         assert await attempt(getattr(actions, step)(NUMBER)) is None
     before = await world.row(NUMBER)
     events_before = await world.history_length(NUMBER)
+    offered = allowed_actions(before, world.caller.viewer)
 
     error = await attempt(getattr(actions, action)(NUMBER))
 
     after = await world.row(NUMBER)
     expected = EXPECTED.get((start, action))
+    if action in OFFERED:
+        # allowedActions (an ADMIN's: every role) offers exactly the moves that work.
+        assert (OFFERED[action] in offered) == (expected is not None), offered
     if expected is None:
         assert error is not None, f"{action} from {start} should be refused"
         # Subscription events select numbers by subscription: one that is not on it
@@ -91,6 +114,10 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         "set_cycles": Action.SET_BILLING_CYCLES,
         "port_in": Action.PORT_IN,
         "port_out": Action.PORT_OUT,
+        "block": Action.BLOCK,
+        "unblock": Action.UNBLOCK,
+        "set_registration": Action.SET_REGISTRATION,
+        "set_feature": Action.SET_FEATURE,
     }
     # Closing a port order: one action per direction; cancelling a port-out returns.
     closing = {
@@ -114,7 +141,15 @@ def test_the_table_has_exactly_the_moves_of_the_design() -> None:
         for start, to in moves.items()
     }
     assert implemented == expected
-    assert TRANSITIONS[Action.SERVICE_END] == {NumberState.ASSIGNED: NumberState.RESERVED}
+    assert TRANSITIONS[Action.SERVICE_END] == {
+        NumberState.ASSIGNED: NumberState.RESERVED,
+        NumberState.BLOCKED: NumberState.RESERVED,
+    }
+    # A swap takes a blocked number out of its subscription as it takes an assigned one.
+    assert TRANSITIONS[Action.SWAP_OUT] == {
+        NumberState.ASSIGNED: NumberState.RESERVED,
+        NumberState.BLOCKED: NumberState.RESERVED,
+    }
     assert TRANSITIONS[Action.LAPSE] == {
         NumberState.RESERVED: NumberState.AVAILABLE,
         NumberState.LOCKED: NumberState.AVAILABLE,

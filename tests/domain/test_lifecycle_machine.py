@@ -85,7 +85,8 @@ class LifecycleMachine(RuleBasedStateMachine):
                 if m.state == "RESERVED" and m.held and m.expires_at and m.expires_at > now
             }
         if action in SUBSCRIPTION_ACTIONS:
-            return {n for n, m in self.model.items() if m.state == "ASSIGNED"}
+            # A blocked number's subscription ends as an assigned one's does.
+            return {n for n, m in self.model.items() if m.state in ("ASSIGNED", "BLOCKED")}
         modelled = self.model[number]
         key = "HELD" if modelled.state == "RESERVED" and modelled.held else modelled.state
         if (key, action) not in EXPECTED:

@@ -24,13 +24,20 @@ from models import (
 )
 from models.database import Database
 from models.porting import REMEMBERED
-from tests.support.lifecycle import SETUP_STATES, SETUPS, Actions, attempt, state_problems
+from tests.support.lifecycle import (
+    PORT_OUT_FROM,
+    SETUP_STATES,
+    SETUPS,
+    Actions,
+    attempt,
+    state_problems,
+)
 from tests.support.world import World
 
 NUMBER = "+6561000001"
 OrderAction = porting.OrderAction
 # Every state a port-out takes numbers from, as the lifecycle tests set them up.
-PORT_OUT_SETUPS = ["AVAILABLE", "RESERVED", "HELD", "ASSIGNED", "TERM", "CANCELLED", "ENDED"]
+PORT_OUT_SETUPS = PORT_OUT_FROM
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""The per-pool state counters that triggers keep (migration 0005) stay exact.
+"""The per-pool state counters that triggers keep (migration 0005), and the per-pool
+quick-filter counters (migration 0015), stay exact.
 
-numberCounts and Organization.numberCounts answer from them, so after any mix of
-lifecycle moves, allocations, withdrawals, imports and sweeps they must equal a
-count of the numbers themselves.
+numberCounts, Organization.numberCounts and quickFilterCounts answer from them, so after
+any mix of lifecycle moves, allocations, withdrawals, imports and sweeps they must equal
+a count of the numbers themselves (the tabs as domain/quick_filters.py states them).
 """
 
 import asyncio
@@ -13,14 +14,15 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain import allocation, numbers
+from domain import allocation, numbers, quick_filters
 from domain.clock import ManualClock
 from domain.csv import imports
+from domain.details import NumberDetails
 from domain.notices import NoticeRules
 from domain.sweep import sweep
-from models import Number, OrganizationKind
+from models import Number, OrganizationKind, QuickFilter
 from models.database import Database
-from models.numbers import NumberStateCount
+from models.numbers import NumberQuickFilterCount, NumberStateCount
 from tests.support.api import Api, gid
 from tests.support.lifecycle import ACTIONS, Actions, attempt
 from tests.support.world import World
@@ -28,8 +30,32 @@ from tests.support.world import World
 NUMBERS = [f"+65610000{i:02d}" for i in range(24)]
 IMPORTED = "number,vendor,country,sku,state\n+6561000100,V,SG,sku-1,AVAILABLE\n"
 IMPORTED += "+6561000101,V,SG,sku-1,LOCKED\n+6561000102-+6561000104,V,SG,sku-1,\n"
-MOVES = [*ACTIONS, "allocate", "withdraw"]
+MOVES = [*ACTIONS, "allocate", "withdraw", "assign_with_term", "route"]
 COUNTS = "query($filter: NumberFilter) { numberCounts(filter: $filter) { state count } }"
+TABS = "query($filter: NumberFilter) { quickFilterCounts(filter: $filter) { quickFilter count } }"
+
+
+async def tab_counters_and_numbers(
+    db: Database,
+) -> tuple[dict[object, int], dict[object, int]]:
+    """(organization, quick filter) → count, from the counters and from the numbers."""
+    async with db.read() as session:
+        kept = await session.execute(
+            sa.select(
+                NumberQuickFilterCount.organization_id,
+                NumberQuickFilterCount.quick_filter,
+                NumberQuickFilterCount.total(),
+            ).group_by(NumberQuickFilterCount.organization_id, NumberQuickFilterCount.quick_filter)
+        )
+        counted: dict[object, int] = {}
+        for tab in QuickFilter:
+            rows = await session.execute(
+                sa.select(Number.organization_id, sa.func.count())
+                .where(quick_filters.condition(tab))
+                .group_by(Number.organization_id)
+            )
+            counted.update({(org, tab): n for org, n in rows})
+        return {(org, tab): n for org, tab, n in kept if n}, counted
 
 
 async def counters_and_numbers(db: Database) -> tuple[dict[object, int], dict[object, int]]:
@@ -53,7 +79,9 @@ async def counters_and_numbers(db: Database) -> tuple[dict[object, int], dict[ob
 
 async def move(actions: Actions, name: str, e164: str) -> None:
     """One move on one number; a move its state forbids fails and changes nothing."""
-    if name in ("allocate", "withdraw"):
+    if name == "route":
+        await attempt(actions.world.edit([e164], NumberDetails(routing="sip:route")))
+    elif name in ("allocate", "withdraw"):
         request = allocation.Request(gid(actions.customer), None, None, [e164], None)
         operation = allocation.allocate if name == "allocate" else allocation.withdraw
         await attempt(actions.world.run(operation, request))
@@ -75,22 +103,28 @@ async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_chang
     actions = await customer_with(db, clock, NUMBERS)
     customer = actions.customer
     moves = random.Random(5)
-    for step in range(80):
+    for step in range(120):
         await move(actions, moves.choice(MOVES), moves.choice(NUMBERS))
         if step % 20 == 19:
             kept, counted = await counters_and_numbers(db)
             assert kept == counted
+            assert (tabs := await tab_counters_and_numbers(db))[0] == tabs[1]
     report = await imports.import_csv(db, actions.world.caller, io.StringIO(IMPORTED))
     assert report.added == 5
     clock.advance(timedelta(days=800))
     await sweep(db, clock, NoticeRules())
     kept, counted = await counters_and_numbers(db)
     assert kept == counted
+    kept_tabs, counted_tabs = await tab_counters_and_numbers(db)
+    assert kept_tabs == counted_tabs
 
     # The counters' answer and a count over the numbers (country forces one) agree.
     for pools in ({}, {"organizationId": gid(customer), "includeDescendants": True}):
         fast = await api.gql(COUNTS, {"filter": pools})
         slow = await api.gql(COUNTS, {"filter": pools | {"country": "SG"}})
+        assert fast == slow
+        fast = await api.gql(TABS, {"filter": pools})
+        slow = await api.gql(TABS, {"filter": pools | {"country": "SG"}})
         assert fast == slow
     customer_token = await api.token_for(customer)
     fast = await api.gql(COUNTS, {"filter": {"states": ["AVAILABLE"]}}, token=customer_token)

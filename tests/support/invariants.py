@@ -2,7 +2,8 @@
 
 - Every number is in an existing organization's pool, and in the series it names.
 - Counts are conserved: the total is the one expected (when given), and the per-pool
-  state counters (migration 0005, each the sum of its slots) agree with the numbers.
+  state counters (migration 0005) and quick-filter counters (0015), each the sum of its
+  slots, agree with the numbers.
 - A number's state columns agree with its state (FILLED_IN, REQUIRED_IN below).
 - Its latest history event, where the event records a state, left it in the state it
   is in; no history or notice belongs to a number that does not exist. (Numbers with
@@ -28,8 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, outerjoin
 
+from domain import quick_filters
 from domain.lifecycle import (
     ASSIGNED,
+    BLOCKED,
     DELETED,
     FILLED_IN,
     LOCKED,
@@ -49,10 +52,11 @@ from models import (
     PortDirection,
     PortOrder,
     PortOrderNumber,
+    QuickFilter,
     Series,
 )
 from models.database import Database
-from models.numbers import NumberStateCount
+from models.numbers import NumberQuickFilterCount, NumberStateCount
 
 # On PostgreSQL every query of a check reads the same snapshot.
 ONE_SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
@@ -64,6 +68,7 @@ REQUIRED_IN: dict[NumberState, tuple[str, ...]] = {
     RESERVED: ("reservation_kind", "reservation_reason", "reserved_for_id", "reserved_at"),
     LOCKED: ("locked_at",),
     ASSIGNED: ("subscription_uuid", "owner_id"),
+    BLOCKED: ("subscription_uuid", "owner_id", "block_reason", "blocked_at"),
     DELETED: ("deletion_reason",),
 }
 
@@ -254,7 +259,36 @@ async def _counts(session: AsyncSession, expected_total: int | None) -> list[str
             for org, state in wrong[:EXAMPLES]
         ]
         violations.append(_line(len(wrong), "per-pool state count(s) wrong", examples))
-    return violations
+    return violations + await _tab_counts(session)
+
+
+async def _tab_counts(session: AsyncSession) -> list[str]:
+    """The per-pool quick-filter counters (migration 0015) agree with the numbers."""
+    actual: dict[tuple[int, QuickFilter], int] = {}
+    tabs = [sa.func.sum(sa.case((quick_filters.condition(tab), 1), else_=0)) for tab in QuickFilter]
+    for org, *sums in await session.execute(
+        sa.select(Number.organization_id, *tabs).group_by(Number.organization_id)
+    ):
+        actual.update({(org, tab): int(n) for tab, n in zip(QuickFilter, sums, strict=True) if n})
+    summed = NumberQuickFilterCount.total()
+    kept = {
+        (org, tab): count
+        for org, tab, count in await session.execute(
+            sa.select(
+                NumberQuickFilterCount.organization_id, NumberQuickFilterCount.quick_filter, summed
+            )
+            .group_by(NumberQuickFilterCount.organization_id, NumberQuickFilterCount.quick_filter)
+            .having(summed != 0)
+        )
+    }
+    wrong = sorted(key for key in actual.keys() | kept.keys() if actual.get(key) != kept.get(key))
+    if not wrong:
+        return []
+    examples = [
+        f"pool {org} {tab}: {kept.get((org, tab), 0)} counted, {actual.get((org, tab), 0)} held"
+        for org, tab in wrong[:EXAMPLES]
+    ]
+    return [_line(len(wrong), "per-pool quick-filter count(s) wrong", examples)]
 
 
 async def _duplicates(session: AsyncSession) -> list[str]:

@@ -692,6 +692,18 @@ FILLERS: dict[tuple[str, str], Filler] = {
     ("BillingTermInput", "billingCycles"): _constant(2),
     ("RenewNumbersInput", "periods"): _constant(1),
     ("SetBillingCyclesInput", "cycles"): _constant(3),
+    # Blocks, registration, features, capacity (issue 15): what they set, not what they name.
+    ("AddNumbersInput", "capacity"): _constant(2),
+    ("EditNumbersInput", "capacity"): _constant(4),
+    ("BlockReason", "reason"): _constant("FRAUD"),
+    ("BlockNumbersInput", "until"): Neutral(lambda t, _viewer: t.later.isoformat()),
+    ("RegistrationStatus", "status"): _constant("PENDING"),
+    ("SetRegistrationInput", "identityRef"): _constant("isolation identity"),
+    ("FeatureKind", "kind"): _constant("CNAM"),
+    ("FeatureStatus", "status"): _constant("ACTIVE"),
+    ("NumberFilter", "renews"): _constant(False),
+    ("NumberFilter", "registrationStatuses"): _constant(["NOT_REQUIRED", "PENDING"]),
+    ("NumberFilter", "quickFilter"): _constant("ALL"),
     ("Boolean", "includeDescendants"): _constant(True),
     **{
         (type_name, name): OMIT

@@ -9,16 +9,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from domain import ids, numbers, porting, terms
+from domain import customer, ids, numbers, porting, terms
 from domain.clock import ManualClock
 from domain.details import NumberDetails
 from domain.errors import DomainError, ErrorCode
-from models import Number, NumberState, Organization
+from models import (
+    BlockReason,
+    FeatureKind,
+    FeatureStatus,
+    Number,
+    NumberState,
+    Organization,
+    RegistrationStatus,
+)
 from tests.support.world import World
 
 SUBSCRIPTION = UUID("00000000-0000-4000-8000-000000000001")
 
-A, R, L, S, D = "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED"
+A, R, L, S, D, B = "AVAILABLE", "RESERVED", "LOCKED", "ASSIGNED", "DELETED", "BLOCKED"
 PI, PO = "PORTING_IN", "PORTING_OUT"
 # "HELD": RESERVED by the expiry of subscription SUBSCRIPTION (it may be reactivated).
 SETUPS = {
@@ -35,14 +43,20 @@ SETUPS = {
     # Issue 18's porting: a DELETED number ported in again; an AVAILABLE one ported out.
     PI: ["delete", "port_in"],
     PO: ["port_out"],
+    # Blocks: a number without a term, one with a term, and one whose term is cancelled.
+    B: ["assign", "block"],
+    "BLOCKED_TERM": ["assign_with_term", "block"],
+    "BLOCKED_CANCELLED": ["assign_with_term", "cancel", "block"],
 }
 # The state each setup leaves the number in.
 SETUP_STATES = {
-    **{s: s for s in (A, R, L, S, D, PI, PO)},
+    **{s: s for s in (A, R, L, S, D, B, PI, PO)},
     "HELD": R,
     "TERM": S,
     "CANCELLED": S,
     "ENDED": R,
+    "BLOCKED_TERM": B,
+    "BLOCKED_CANCELLED": B,
 }
 ACTIONS = [
     "reserve",
@@ -65,6 +79,15 @@ ACTIONS = [
     "port_out",
     "complete_port",
     "cancel_port",
+    "block",
+    "unblock",
+    "set_registration",
+    "set_feature",
+]
+# The setups a port-out accepts: AVAILABLE, RESERVED, ASSIGNED and BLOCKED, in every form.
+PORT_OUT_FROM = [
+    *(A, R, "HELD", S, "TERM", "CANCELLED", "ENDED"),
+    *(B, "BLOCKED_TERM", "BLOCKED_CANCELLED"),
 ]
 # (starting state, action) -> resulting state, from DESIGN.md's lifecycle table.
 EXPECTED = {
@@ -110,13 +133,44 @@ EXPECTED = {
     # Version 2: porting. A PORTING number takes only edit and its order's actions; a
     # cancelled port-out returns the number to the state it left (here AVAILABLE).
     (D, "port_in"): PI,
-    **{(start, "port_out"): PO for start in (A, R, "HELD", S, "TERM", "CANCELLED", "ENDED")},
+    **{(start, "port_out"): PO for start in PORT_OUT_FROM},
     (PI, "edit"): PI,
     (PO, "edit"): PO,
     (PI, "complete_port"): A,
     (PO, "complete_port"): D,
     (PI, "cancel_port"): D,
     (PO, "cancel_port"): A,
+    # Version 2: blocks. A block keeps the subscription, owner and term; the subscription's
+    # end and the term's actions accept a blocked number.
+    (S, "block"): B,
+    ("TERM", "block"): B,
+    ("CANCELLED", "block"): B,
+    (B, "unblock"): S,
+    ("BLOCKED_TERM", "unblock"): S,
+    ("BLOCKED_CANCELLED", "unblock"): S,
+    (B, "edit"): B,
+    ("BLOCKED_TERM", "edit"): B,
+    ("BLOCKED_CANCELLED", "edit"): B,
+    (B, "expire_subscription"): R,
+    ("BLOCKED_TERM", "expire_subscription"): R,
+    ("BLOCKED_CANCELLED", "expire_subscription"): R,
+    (B, "terminate_subscription"): R,
+    ("BLOCKED_TERM", "terminate_subscription"): R,
+    ("BLOCKED_CANCELLED", "terminate_subscription"): R,
+    ("BLOCKED_TERM", "cancel"): B,
+    ("BLOCKED_CANCELLED", "restore"): B,
+    ("BLOCKED_TERM", "renew"): B,
+    ("BLOCKED_CANCELLED", "renew"): B,
+    ("BLOCKED_TERM", "set_cycles"): B,
+    ("BLOCKED_CANCELLED", "set_cycles"): B,
+    # Registration and features are facts set in any state but DELETED and the porting
+    # states (a porting number takes only edit and its order's actions); the state stays.
+    **{
+        (start, action): SETUP_STATES[start]
+        for start in SETUPS
+        if SETUP_STATES[start] not in (D, PI, PO)
+        for action in ("set_registration", "set_feature")
+    },
 }
 # Answers a refused action may give besides INVALID_TRANSITION: a port-in of a number
 # in the inventory (not DELETED) is ALREADY_EXISTS.
@@ -223,6 +277,32 @@ class Actions:
         order = await self._order_of(e164)
         await self.world.run(porting.act, order, porting.OrderAction.CANCEL, remark=None)
 
+    async def block(self, e164: str) -> None:
+        await self.world.run(
+            customer.block, [e164], reason=BlockReason.NON_PAYMENT, until=None, remark=None
+        )
+
+    async def unblock(self, e164: str) -> None:
+        await self.world.run(customer.unblock, [e164], remark=None)
+
+    async def set_registration(self, e164: str) -> None:
+        await self.world.run(
+            customer.set_registration,
+            [e164],
+            status=RegistrationStatus.PENDING,
+            identity_ref="identity-1",
+            remark=None,
+        )
+
+    async def set_feature(self, e164: str) -> None:
+        await self.world.run(
+            customer.set_feature,
+            [e164],
+            kind=FeatureKind.EMERGENCY,
+            status=FeatureStatus.ACTIVE,
+            remark=None,
+        )
+
     async def end_term(self, e164: str) -> None:
         """The clock reaches the term's paid-until and the sweep ends the service."""
         row = await self.world.row(e164)
@@ -243,9 +323,16 @@ def state_problems(row: Number) -> list[str]:
         problems.append("reservation fields left outside RESERVED")
     if (state is NumberState.LOCKED) != (row.locked_at is not None):
         problems.append("lock present iff LOCKED")
-    assigned = state is NumberState.ASSIGNED
+    assigned = state in (NumberState.ASSIGNED, NumberState.BLOCKED)
     if assigned != (row.subscription_uuid is not None) or assigned != (row.owner_id is not None):
-        problems.append("subscription and owner set iff ASSIGNED")
+        problems.append("subscription and owner set iff ASSIGNED or BLOCKED")
+    blocked = [row.block_reason, row.blocked_at]
+    if (state is NumberState.BLOCKED) != all(v is not None for v in blocked):
+        problems.append("block present iff BLOCKED")
+    if state is not NumberState.BLOCKED and (
+        row.blocked_until is not None or row.block_remark is not None
+    ):
+        problems.append("block fields left outside BLOCKED")
     if (state is NumberState.DELETED) != (row.deletion_reason is not None):
         problems.append("deletion reason iff DELETED")
     if row.expires_at is not None and state not in (NumberState.RESERVED, NumberState.LOCKED):
