@@ -109,9 +109,10 @@ def _committed(session: Session) -> None:
     if not ids and not written:
         return
     key = _key_of(session.bind) or ""
-    for sink in list(_sinks.get(key, ())) if ids else ():
-        for start in range(0, len(ids), CHUNK):
-            sink(ids[start : start + CHUNK])
+    if ids:
+        for sink in list(_sinks.get(key, ())):
+            for start in range(0, len(ids), CHUNK):
+                sink(ids[start : start + CHUNK])
     for kick in list(_kicks.get(key, ())):
         try:
             kick()

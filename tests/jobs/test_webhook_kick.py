@@ -99,7 +99,13 @@ async def test_in_process_a_mutation_ping_and_redelivery_arrive_at_once(
     async with receiver() as target, _serving_in_process(world, settings):
         endpoint, _ = await world.run(
             lambda session, who: webhooks.create(
-                session, who.viewer, who.clock, rules, organization_id=None, url=target.url, actions=None
+                session,
+                who.viewer,
+                who.clock,
+                rules,
+                organization_id=None,
+                url=target.url,
+                actions=None,
             )
         )
         await world.add(1)
@@ -116,12 +122,18 @@ async def test_in_process_a_mutation_ping_and_redelivery_arrive_at_once(
             )
         assert first is not None
         await world.run(
-            lambda session, who: webhooks.redeliver(
-                session, who.viewer, who.clock, str(first.uuid)
-            )
+            lambda session, who: webhooks.redeliver(session, who.viewer, who.clock, str(first.uuid))
         )
         await _arrive(target, lambda t: _types(t) == ["ADDED", "PING", "ADDED"], "redelivery")
         assert target.ids()[0] == target.ids()[2]
+
+
+async def _change_then_fail(db: Database, number_id: int, clock: ManualClock) -> None:
+    async with db.write() as session:
+        await lifecycle.record_each(
+            session, [number_id], "EDITED", actor="t", at=clock.now(), remark=None
+        )
+        raise RuntimeError("the change rolls back")
 
 
 async def test_a_rolled_back_change_kicks_nothing_and_a_burst_kicks_once(
@@ -133,15 +145,18 @@ async def test_a_rolled_back_change_kicks_nothing_and_a_burst_kicks_once(
     counted = Counted(db)
     started = time.monotonic()
     enqueued: list[float] = []
-    kicker = Kicker(lambda: enqueued.append(time.monotonic()), delay=0.2)
+    first_sent = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def enqueue() -> None:
+        enqueued.append(time.monotonic())
+        loop.call_soon_threadsafe(first_sent.set)
+
+    kicker = Kicker(enqueue, delay=0.2)
     unkick = kicker.attach(db)
     try:
         with pytest.raises(RuntimeError, match="rolls back"):
-            async with db.write() as session:
-                await lifecycle.record_each(
-                    session, [number.id], "EDITED", actor="t", at=clock.now(), remark=None
-                )
-                raise RuntimeError("the change rolls back")
+            await _change_then_fail(db, number.id, clock)
         assert counted.count == 0
 
         added = await world.add(2_000)  # in 40 transactions: 40 kicks
@@ -157,9 +172,7 @@ async def test_a_rolled_back_change_kicks_nothing_and_a_burst_kicks_once(
                 remark=None,
             )
         assert counted.count == 41
-        deadline = time.monotonic() + WITHIN_SECONDS
-        while not enqueued and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(first_sent.wait(), WITHIN_SECONDS)
         # 41 commits in a few seconds: a few messages, one per 0.2 s at most.
         assert 1 <= len(enqueued) <= 1 + (time.monotonic() - started) / 0.2
         assert len(enqueued) < 41
