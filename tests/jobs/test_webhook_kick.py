@@ -67,6 +67,14 @@ def inbox_and_port() -> Any:
         yield found
 
 
+async def _change_then_fail(db: Database, number_id: int, clock: ManualClock) -> None:
+    async with db.write() as session:
+        await lifecycle.record_each(
+            session, [number_id], "EDITED", actor="t", at=clock.now(), remark=None
+        )
+        raise RuntimeError("the change rolls back")
+
+
 @contextlib.asynccontextmanager
 async def _serving_in_process(world: World, settings: Settings) -> AsyncIterator[None]:
     """The app's lifespan (its in-process jobs and kicker) around the test's world."""
@@ -95,6 +103,8 @@ async def test_in_process_a_mutation_ping_and_redelivery_arrive_at_once(
     )
     rules = webhooks.WebhookRules.from_settings(settings)
     world = await World.create(db, clock)
+    [before] = await world.add(1)  # no endpoint yet: no delivery
+    number = await world.row(before)
     async with receiver() as target, _serving_in_process(world, settings):
         endpoint, _ = await world.run(
             lambda session, who: webhooks.create(
@@ -107,7 +117,10 @@ async def test_in_process_a_mutation_ping_and_redelivery_arrive_at_once(
                 actions=None,
             )
         )
+        with pytest.raises(RuntimeError, match="rolls back"):
+            await _change_then_fail(db, number.id, clock)
         await world.add(1)
+        # The rolled-back EDITED never comes: the first to arrive is the committed ADDED.
         await _arrive(target, lambda t: _types(t) == ["ADDED"], "the mutation's event")
 
         await world.run(
@@ -125,14 +138,6 @@ async def test_in_process_a_mutation_ping_and_redelivery_arrive_at_once(
         )
         await _arrive(target, lambda t: _types(t) == ["ADDED", "PING", "ADDED"], "redelivery")
         assert target.ids()[0] == target.ids()[2]
-
-
-async def _change_then_fail(db: Database, number_id: int, clock: ManualClock) -> None:
-    async with db.write() as session:
-        await lifecycle.record_each(
-            session, [number_id], "EDITED", actor="t", at=clock.now(), remark=None
-        )
-        raise RuntimeError("the change rolls back")
 
 
 async def test_a_rolled_back_change_kicks_nothing_and_a_burst_kicks_once(
