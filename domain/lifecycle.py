@@ -389,6 +389,8 @@ async def record_where(
         "remark",
     ]
     insert = sa.insert(NumberEvent).from_select(columns, select)
+    # The database writes each event's webhook deliveries with it (migration 0015).
+    live.outbox_written(session)
     if not live.wanted(session):
         await session.execute(insert)
         return

@@ -6,6 +6,10 @@ database: the process's own hub (no Redis), or a Redis publisher whose channel e
 process's hub listens to. A hub loads the events once (one query per commit, whatever
 the number of subscribers) and gives each subscriber those its scope selects. A
 rolled-back transaction hands nothing on.
+
+The same hook tells the webhook senders (`on_outbox`) that a commit wrote events
+(each may have deliveries, written by the database with it) or deliveries (a ping, a
+redelivery; `outbox_written`), so they send at once rather than at the next sweep.
 """
 
 import asyncio
@@ -28,6 +32,7 @@ from models.database import Database
 log = logging.getLogger(__name__)
 
 _EVENT_IDS = "numbra_event_ids"
+_OUTBOX = "numbra_outbox_written"
 # Ids per message: a bulk import publishes its events in slices.
 CHUNK = 1_000
 # Events a subscriber may fall behind by before its subscription is ended.
@@ -36,6 +41,8 @@ REDIS_RETRY_SECONDS = 1.0
 
 Sink = Callable[[list[int]], object]
 _sinks: dict[str, list[Sink]] = defaultdict(list)
+Kick = Callable[[], object]
+_kicks: dict[str, list[Kick]] = defaultdict(list)
 _tasks: set[asyncio.Task[Any]] = set()
 
 
@@ -60,6 +67,25 @@ def attach(db: Database, sink: Sink) -> Callable[[], None]:
     return detach
 
 
+def on_outbox(db: Database, kick: Kick) -> Callable[[], None]:
+    """Call `kick` once after each commit on `db` that wrote events or webhook deliveries,
+    whatever their number; returns the detacher. Called on the committing thread: it
+    must only hand the work on."""
+    key = database_key(db.url)
+    _kicks[key].append(kick)
+
+    def detach() -> None:
+        with contextlib.suppress(ValueError):
+            _kicks[key].remove(kick)
+
+    return detach
+
+
+def outbox_written(session: AsyncSession) -> None:
+    """The transaction wrote events or webhook deliveries: kick the senders after commit."""
+    session.info[_OUTBOX] = True
+
+
 def wanted(session: AsyncSession) -> bool:
     """Whether anyone listens for this database's events (else ids are not collected)."""
     return bool(_sinks.get(_key_of(session.bind) or ""))
@@ -79,16 +105,25 @@ def spawn(coroutine: Any) -> None:
 @sa.event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     ids: list[int] | None = session.info.pop(_EVENT_IDS, None)
-    if not ids:
+    written = session.info.pop(_OUTBOX, False)
+    if not ids and not written:
         return
-    for sink in list(_sinks.get(_key_of(session.bind) or "", ())):
-        for start in range(0, len(ids), CHUNK):
-            sink(ids[start : start + CHUNK])
+    key = _key_of(session.bind) or ""
+    if ids:
+        for sink in list(_sinks.get(key, ())):
+            for start in range(0, len(ids), CHUNK):
+                sink(ids[start : start + CHUNK])
+    for kick in list(_kicks.get(key, ())):
+        try:
+            kick()
+        except Exception:
+            log.exception("webhooks: could not kick the senders; the sweep will send")
 
 
 @sa.event.listens_for(Session, "after_rollback")
 def _rolled_back(session: Session) -> None:
     session.info.pop(_EVENT_IDS, None)
+    session.info.pop(_OUTBOX, None)
 
 
 def channel_for(db: Database) -> str:

@@ -23,7 +23,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import ids, organizations
+from domain import ids, live, organizations
 from domain.access import Viewer
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, Problems
@@ -332,6 +332,7 @@ async def ping(session: AsyncSession, viewer: Viewer, clock: Clock, ref: str) ->
     )
     session.add(delivery)
     await session.flush()
+    live.outbox_written(session)
     return delivery
 
 
@@ -375,6 +376,7 @@ async def redeliver(
     delivery.next_attempt_at = now
     delivery.retry_from = now
     await session.flush()
+    live.outbox_written(session)
     return delivery
 
 

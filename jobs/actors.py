@@ -12,6 +12,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import dramatiq
+import redis
+from dramatiq.errors import BrokerError
 
 from domain import live, notice_delivery, webhook_delivery
 from domain.notice_delivery import Outcome
@@ -21,9 +23,10 @@ from domain.webhook_delivery import DeliveryReport
 from domain.webhooks import WebhookRules
 from jobs import context
 from jobs.broker import broker
+from jobs.kick import Kicker
 from models.database import Database
 
-__all__ = ["broker", "deliver_notice", "deliver_webhooks", "sweep_now"]
+__all__ = ["broker", "deliver_notice", "deliver_webhooks", "enqueue_deliveries", "sweep_now"]
 
 log = logging.getLogger("numbra.jobs")
 
@@ -31,17 +34,35 @@ log = logging.getLogger("numbra.jobs")
 SWEEP_MAX_AGE_MS = 10 * 60 * 1000
 
 
+def enqueue_deliveries() -> None:
+    """Enqueue `deliver_webhooks`; if the broker is unreachable, the sweep's message sends."""
+    try:
+        deliver_webhooks.send()
+    except (BrokerError, redis.RedisError, OSError) as exc:
+        log.warning("could not enqueue the webhook deliveries (%s); the sweep will", exc)
+
+
+# A worker process's commits that wrote webhook deliveries (notices' events, lapses)
+# kick their sending too. In-process jobs commit in the serving process, whose own
+# kicker (web/app.py) sees them.
+_worker_kicker = Kicker(enqueue_deliveries)
+
+
 @contextlib.asynccontextmanager
 async def _database() -> AsyncIterator[Database]:
-    """The job's database; with Redis, its events published for live updates."""
+    """The job's database; with Redis, its events published for live updates and its
+    webhook deliveries kicked."""
     settings = context.current().settings
     db = Database(settings.database_url, pool_size=1)
     unpublish = live.publish_from_worker(db, settings.redis_url) if settings.redis_url else None
+    unkick = _worker_kicker.attach(db) if settings.redis_url else None
     try:
         yield db
     finally:
         if unpublish is not None:
             unpublish()
+        if unkick is not None:
+            unkick()
         await db.dispose()
 
 

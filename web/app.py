@@ -10,6 +10,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
 from domain.clock import Clock, SystemClock
+from jobs.actors import enqueue_deliveries
+from jobs.kick import Kicker
 from jobs.runner import InProcessJobs
 from models.database import Database
 from schema.build import build_schema
@@ -43,7 +45,13 @@ def create_app(
         if jobs is not None:
             await jobs.start()
         await graphql.hub.start(settings.redis_url)
+        # Webhook deliveries go out right after the commit that wrote them: to this
+        # process's jobs, or to the workers through Redis.
+        kicker = Kicker(enqueue_deliveries)
+        unkick = kicker.attach(database)
         yield
+        unkick()
+        kicker.cancel()
         await graphql.hub.stop()
         if jobs is not None:
             await jobs.stop()

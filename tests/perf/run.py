@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from tests.perf import allocation, events, imports, limits, search, sweep
+from tests.perf import allocation, events, imports, limits, search, sweep, webhooks
 
 Step = tuple[str, Callable[[bool], None]]
 
@@ -26,6 +26,7 @@ STEPS: list[Step] = [
         imports.run,
     ),
     ("numberEvents: pages of 1.5 million events, first and 1,000 deep", events.run),
+    ("Webhooks: 10,000 events fanned out to 3 endpoints on a local receiver", webhooks.run),
 ]
 
 
