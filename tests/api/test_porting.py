@@ -212,3 +212,35 @@ async def test_an_import_cannot_put_numbers_in_a_porting_state(api: Api) -> None
     assert len(reasons) == 2
     assert all("state must be one of" in reason for reason in reasons)
     assert (await api.gql(NUMBER, {"e164": "+6561000001"}))["number"] is None
+
+
+TABS = "query($filter: NumberFilter) { quickFilterCounts(filter: $filter) { quickFilter count } }"
+PORTING_TAB = """query {
+  numbers(filter: {quickFilter: PORTING}) { totalCount edges { node { e164 state } } }
+}"""
+
+
+async def test_the_porting_tab_counts_and_lists_numbers_in_open_orders(api: Api) -> None:
+    await add(api, ["+6561000201", "+6561000202"])
+    created = await mutate(api, "createPortIn", port_in(["+6561000101", "+6561000102"]))
+    assert created["userErrors"] == []
+    leaving = await mutate(api, "createPortOut", {"numbers": ["+6561000201"], "carrier": "Gain"})
+    assert leaving["userErrors"] == []
+
+    async def tab(filter_: dict[str, Any]) -> int:
+        rows = (await api.gql(TABS, {"filter": filter_}))["quickFilterCounts"]
+        return next(row["count"] for row in rows if row["quickFilter"] == "PORTING")
+
+    # The per-pool counters and a count over the numbers agree.
+    assert await tab({}) == await tab({"country": "SG"}) == 3
+    listed = (await api.gql(PORTING_TAB))["numbers"]
+    assert listed["totalCount"] == 3
+    assert {(e["node"]["e164"], e["node"]["state"]) for e in listed["edges"]} == {
+        ("+6561000101", "PORTING_IN"),
+        ("+6561000102", "PORTING_IN"),
+        ("+6561000201", "PORTING_OUT"),
+    }
+
+    cancelled = await mutate(api, "cancelPortOrder", {"id": leaving["portOrder"]["id"]})
+    assert cancelled["userErrors"] == []
+    assert await tab({}) == await tab({"country": "SG"}) == 2
