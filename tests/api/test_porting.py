@@ -229,7 +229,8 @@ async def test_the_porting_tab_counts_and_lists_numbers_in_open_orders(api: Api)
 
     async def tab(filter_: dict[str, Any]) -> int:
         rows = (await api.gql(TABS, {"filter": filter_}))["quickFilterCounts"]
-        return next(row["count"] for row in rows if row["quickFilter"] == "PORTING")
+        count: int = next(row["count"] for row in rows if row["quickFilter"] == "PORTING")
+        return count
 
     # The per-pool counters and a count over the numbers agree.
     assert await tab({}) == await tab({"country": "SG"}) == 3
