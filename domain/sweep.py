@@ -50,10 +50,13 @@ class SweepReport:
     notices_cancelled: int
     # Notices to deliver now, oldest first.
     notices_due: list[int]
+    # Paid terms: periods renewed, and services ended.
+    renewals: terms.TermReport
 
     def __str__(self) -> str:
         return (
-            f"lapsed {self.lapsed_reservations} reservation(s) and {self.lapsed_locks} "
+            f"renewed {self.renewals.renewed} term period(s), ended {self.renewals.ended} "
+            f"service(s); lapsed {self.lapsed_reservations} reservation(s) and {self.lapsed_locks} "
             f"lock(s); notices: {self.notices_scheduled} new, {self.notices_cancelled} "
             f"cancelled, {len(self.notices_due)} to send"
         )
@@ -141,7 +144,7 @@ async def sweep(
     # Blocks that end first, then paid terms (a term that ends puts its number on hold,
     # which may lapse below).
     await customer.sweep_blocks(db, now)
-    await terms.sweep_terms(db, now, policy)
+    renewals = await terms.sweep_terms(db, now, policy)
     reservations = await _lapse_all(db, NumberState.RESERVED, now, policy)
     locks = await _lapse_all(db, NumberState.LOCKED, now, policy)
     async with db.write() as session:
@@ -153,7 +156,7 @@ async def sweep(
         cancelled += await port_notices.cancel_stale(session)
     async with db.read() as session:
         due = await notices.claimable(session, now)
-    return SweepReport(reservations, locks, scheduled, cancelled, due)
+    return SweepReport(reservations, locks, scheduled, cancelled, due, renewals)
 
 
 async def sweep_and_deliver(
