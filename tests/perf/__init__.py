@@ -13,6 +13,10 @@ PG_ADMIN = os.environ.get(
     "NUMBRA_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 
+# For the servers a bench drives: its throughput runs ask far more than a token's default
+# budget a minute; every request still has its cost counted and charged.
+UNLIMITED_BUDGET = {"NUMBRA_COST_BUDGET_PER_MINUTE": str(10**9)}
+
 
 def pg_reachable() -> bool:
     """Whether PostgreSQL answers; if not, a step measures SQLite alone and says so."""

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from tests.perf import drive_client
+from tests.perf import UNLIMITED_BUDGET, drive_client
 from tests.perf.pinning import CLIENT_CPU, SERVER_CPU, can_pin, pinned, this_process_on
 from tests.support.processes import free_port
 
@@ -393,9 +393,7 @@ def _over_http(timing: Timing) -> dict[str, list[dict[str, Any]]]:
         env = os.environ | {
             "NUMBRA_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
             "NUMBRA_LOG_LEVEL": "WARNING",
-            # The throughput runs ask far more than a token's default budget a minute; every
-            # request still has its cost counted and charged.
-            "NUMBRA_COST_BUDGET_PER_MINUTE": str(10**9),
+            **UNLIMITED_BUDGET,
         }
         token = _migrate(env)
         with _servers(workdir, env) as servers:

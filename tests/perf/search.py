@@ -59,14 +59,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.perf import drive_client
+from tests.perf import UNLIMITED_BUDGET, drive_client
 from tests.perf.pinning import CLIENT_CPU, SERVER_CPU, can_pin, pinned, this_process_on
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CONCURRENCY = 8
-# The bench token's cost budget a minute: the throughput runs ask for far more than the
-# default (5,000); every request still has its cost counted and charged.
-BUDGET = str(10**9)
 WORKERS = 2  # `numbra serve --workers` for the workers' throughput row (PostgreSQL)
 BLOCK = 1_000  # numbers are laid out in blocks of this many, in a shuffled order
 SERIES = ("+6561", "+6562", "+6566", "+6581", "+6582", "+6590", "+6591", "+6598")
@@ -804,7 +801,7 @@ def _workers_throughput(
 ) -> dict[str, Any]:
     """`numbra serve --workers N`, not pinned (its workers share both CPUs with the
     client and the database): throughput of `measure`."""
-    env = os.environ | {"NUMBRA_DATABASE_URL": url, "NUMBRA_COST_BUDGET_PER_MINUTE": BUDGET}
+    env = os.environ | {"NUMBRA_DATABASE_URL": url, **UNLIMITED_BUDGET}
     (port,) = _free_ports(1)
     name = f"workers{workers}"
     server = _start(
@@ -825,7 +822,7 @@ def _workers_throughput(
 
 @contextlib.contextmanager
 def _servers(url: str, captures_file: Path, workdir: Path) -> Iterator[tuple[Server, Server]]:
-    env = os.environ | {"NUMBRA_DATABASE_URL": url, "NUMBRA_COST_BUDGET_PER_MINUTE": BUDGET}
+    env = os.environ | {"NUMBRA_DATABASE_URL": url, **UNLIMITED_BUDGET}
     api_command = _serve_command()
     floor_command = [sys.executable, "-m", "tests.perf.search", "floor", str(captures_file)]
     started: list[Server] = []

@@ -49,6 +49,16 @@ def run_cli(
     return done.stdout
 
 
+def migrated_admin_token(database_url: str, cwd: Path) -> str:
+    """`numbra migrate`, and an ADMIN token of the root: a new root comes with one; a root
+    that was there already needs one made."""
+    printed = run_cli(["migrate"], database_url, cwd).splitlines()
+    if printed:
+        return printed[-1]
+    args = ["token", "create", "--org", "ROOT", "--role", "ADMIN", "--name", "test admin"]
+    return run_cli(args, database_url, cwd).splitlines()[-1]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.databases import empty_postgresql
-from tests.support.processes import Server, run_cli, serving
+from tests.support.processes import Server, migrated_admin_token, serving
 
 pytestmark = pytest.mark.slow
 
@@ -232,17 +232,7 @@ def test_allocations_racing_across_server_processes_never_hand_a_number_out_twic
         url = str(request.getfixturevalue("pg_url"))
         asyncio.run(empty_postgresql(url))
     try:
-        # A new root comes with a token; a root that was there already needs one made.
-        printed = run_cli(["migrate"], url, tmp_path).splitlines()
-        token = (
-            printed[-1]
-            if printed
-            else run_cli(
-                ["token", "create", "--org", "ROOT", "--role", "ADMIN", "--name", "race admin"],
-                url,
-                tmp_path,
-            ).splitlines()[-1]
-        )
+        token = migrated_admin_token(url, tmp_path)
         headers = {"Authorization": f"Bearer {token}"}
         with (
             serving(url, SERVERS, tmp_path) as servers,

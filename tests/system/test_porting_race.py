@@ -21,7 +21,7 @@ import pytest
 from models.database import Database
 from tests.support import invariants
 from tests.support.databases import empty_postgresql
-from tests.support.processes import Server, run_cli, serving
+from tests.support.processes import Server, migrated_admin_token, serving
 from tests.system.test_allocation_race import CREATE_ORGANIZATION, _gql, _ok
 
 pytestmark = pytest.mark.slow
@@ -94,16 +94,7 @@ def test_port_outs_racing_reservations_and_each_other_never_share_a_number(
         url = str(request.getfixturevalue("pg_url"))
         asyncio.run(empty_postgresql(url))
     try:
-        printed = run_cli(["migrate"], url, tmp_path).splitlines()
-        token = (
-            printed[-1]
-            if printed
-            else run_cli(
-                ["token", "create", "--org", "ROOT", "--role", "ADMIN", "--name", "race"],
-                url,
-                tmp_path,
-            ).splitlines()[-1]
-        )
+        token = migrated_admin_token(url, tmp_path)
         headers = {"Authorization": f"Bearer {token}"}
         with (
             serving(url, 2, tmp_path) as servers,
