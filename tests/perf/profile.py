@@ -100,6 +100,11 @@ async def _profile(url: str, token: str, measure: Measure, requests: int) -> pst
         status, answer = await _send(app, token, body)
         if status != 200 or b'"errors"' in answer:
             raise RuntimeError(f"{status} {answer[:400]!r}")
+    start = time.perf_counter()
+    for _ in range(requests):
+        await _send(app, token, body)
+    plain = time.perf_counter() - start
+    print(f"{requests} requests, {plain / requests * 1000:.2f} ms each without the profiler")
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
@@ -145,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--slow", action="store_true", help="the fast execution path off")
     parser.add_argument("--database-url", help="an empty database (default: SQLite, temporary)")
+    parser.add_argument(
+        "--save", help="also write the raw profile here (pstats, e.g. for snakeviz)"
+    )
     args = parser.parse_args(argv)
     os.environ["NUMBRA_FAST_EXECUTION"] = "false" if args.slow else "true"
     from migrations import upgrade
@@ -161,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps({"query": measure.query})[:200])
         stats = asyncio.run(_profile(url, built.token, measure, args.requests))
         _report(stats, args.requests, args.top)
+        if args.save:
+            stats.dump_stats(args.save)
 
 
 if __name__ == "__main__":
