@@ -80,7 +80,9 @@ class NumberFeature:
     @classmethod
     def all_of(cls, row: NumberRecord) -> list["NumberFeature"]:
         """The features set on the number, in the enum's order."""
-        found = row.features or {}
+        found = row.features
+        if not found:
+            return []
         return [
             cls(
                 kind=kind,
