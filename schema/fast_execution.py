@@ -89,6 +89,7 @@ class Plan:
     object_type: GraphQLObjectType | None = None
     item_type: GraphQLOutputType | None = None  # a list's item type, as graphql-core has it
     enum_names: dict[Any, Any] = field(default_factory=dict)
+    read: Callable[[Any], Any] | None = None  # the attribute read, when that is all it does
 
     def coerce(self, value: Any) -> Any:
         """The leaf value as graphql-core's complete_leaf_value makes it, or _Fallback."""
@@ -123,7 +124,7 @@ _PLANS: "weakref.WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], Plan]]" 
 )
 
 
-def _attribute_reader(field_def: GraphQLField) -> Callable[..., Any] | None:
+def _attribute_reader(field_def: GraphQLField) -> Callable[[Any], Any] | None:
     """What strawberry's basic-field resolver does, without its two calls: getattr of the
     field's Python name (when the schema keeps strawberry's default resolver, getattr)."""
     definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
@@ -133,8 +134,7 @@ def _attribute_reader(field_def: GraphQLField) -> Callable[..., Any] | None:
         or definition.default_resolver is not getattr
     ):
         return None
-    read = operator.attrgetter(definition.python_name)
-    return lambda source, _info: read(source)
+    return operator.attrgetter(definition.python_name)
 
 
 def _plain_type_check(object_type: GraphQLObjectType) -> bool:
@@ -158,7 +158,19 @@ def _plan_for(field_def: GraphQLField) -> Plan:
     resolve = field_def.resolve
     if resolve is None or not getattr(resolve, "_is_default", False) or field_def.args:
         return _GENERAL
-    resolve = _attribute_reader(field_def) or resolve
+    read = _attribute_reader(field_def)
+    plan = _shaped_plan(field_def, resolve if read is None else _ignoring_info(read))
+    if plan is not _GENERAL:
+        plan.read = read
+    return plan
+
+
+def _ignoring_info(read: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda source, _info: read(source)
+
+
+def _shaped_plan(field_def: GraphQLField, resolve: Callable[..., Any]) -> Plan:
+    """The plan for a plain field's shape: leaf, object, or a list of either."""
     field_type: Any = field_def.type
     non_null = isinstance(field_type, GraphQLNonNull)
     inner = field_type.of_type if non_null else field_type
@@ -207,6 +219,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             plans = _PLANS.setdefault(self.schema, {})
         self.plans = plans
         self.steps: dict[tuple[int, str], tuple[GroupedFieldSet, list[Any]]] = {}
+        self.completers: dict[tuple[int, str], tuple[FieldDetailsList, Completer | None]] = {}
 
     def _steps(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -233,6 +246,52 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             plan = _plan_for(field_def) if field_def is not None else _GENERAL
             self.plans[key] = plan
         return plan
+
+    def _completer(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> "Completer | None":
+        """One function completing an object's whole selection, for a selection of plain
+        attribute reads only (leaves, lists of leaves, `__typename`, and objects whose
+        selections are such in turn); None for any other. Made once per selection and
+        type in a request, like the steps: a page's rows then cost a call each."""
+        key = (id(field_details_list), object_type.name)
+        found = self.completers.get(key)
+        if found is not None and found[0] is field_details_list:
+            return found[1]
+        grouped_field_set, deferred, _ = self.collect_subfields(object_type, field_details_list)
+        parts: list[tuple[str, Callable[[Any], Any]]] | None = [] if not deferred else None
+        for name, details, plan in self._steps(object_type, grouped_field_set):
+            if parts is None:
+                break
+            part = self._part(object_type, plan, details)
+            if part is None:
+                parts = None
+            else:
+                parts.append((name, part))
+        completer = _completer_of(parts) if parts is not None else None
+        # The selection is kept with its completer, so its id cannot be reused meanwhile.
+        self.completers[key] = (field_details_list, completer)
+        return completer
+
+    def _part(
+        self, parent_type: GraphQLObjectType, plan: Plan, details: FieldDetailsList
+    ) -> Callable[[Any], Any] | None:
+        """One field of a compiled selection: its completed value, or _Fallback raised."""
+        read = plan.read
+        if plan.kind == TYPENAME:
+            name = parent_type.name
+            return lambda _source: name
+        if read is None:
+            return None
+        if plan.kind == LEAF:
+            return _leaf_part(plan, read)
+        if plan.kind == LEAF_LIST:
+            return _leaf_list_part(plan)
+        if plan.kind == OBJECT:
+            assert plan.object_type is not None
+            inner = self._completer(plan.object_type, details)
+            return _object_part(plan, read, inner) if inner is not None else None
+        return None
 
     def execute_fields(
         self,
@@ -365,10 +424,17 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         field_type = plan.field_type
         is_awaitable = self.is_awaitable
         execute = self.collect_and_execute_subfields
+        complete = self._completer(object_type, field_details_list)
         completed_results: list[Any] = []
         awaitable_indices: list[int] = []
         try:
             for index, item in enumerate(items):
+                if complete is not None:
+                    try:
+                        completed_results.append(complete(item))
+                        continue
+                    except Exception:
+                        pass  # graphql-core completes this item, as it would have all
                 item_path = path.add_key(index, None)
                 try:
                     completed = execute(object_type, field_details_list, item_path, item, None)
@@ -392,6 +458,68 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         return _gather_list(
             self, completed_results, awaitable_indices, field_type, field_details_list, path
         )
+
+
+Completer = Callable[[Any], dict[str, Any]]
+
+
+def _completer_of(parts: list[tuple[str, Callable[[Any], Any]]]) -> Completer:
+    """An object's completed selection, in the selection's order, or _Fallback raised
+    (by a part, or any exception) for graphql-core to complete the object instead."""
+    return lambda source: {name: part(source) for name, part in parts}
+
+
+def _leaf_part(plan: Plan, read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    coerce = plan.coerce
+    if plan.non_null:
+
+        def non_null_leaf(source: Any) -> Any:
+            value = read(source)
+            if value is None:
+                raise _FALLBACK
+            return coerce(value)
+
+        return non_null_leaf
+
+    def leaf(source: Any) -> Any:
+        value = read(source)
+        return None if value is None else coerce(value)
+
+    return leaf
+
+
+def _leaf_list_part(plan: Plan) -> Callable[[Any], Any]:
+    def leaf_list(source: Any) -> Any:
+        value = FastExecutor._leaf(plan, source)
+        if value is _FALLBACK:
+            raise _FALLBACK
+        return value
+
+    return leaf_list
+
+
+def _object_part(
+    plan: Plan, read: Callable[[Any], Any], complete: Completer
+) -> Callable[[Any], Any]:
+    object_type = plan.object_type
+    assert object_type is not None
+    non_null = plan.non_null
+
+    def nested(source: Any) -> Any:
+        value = read(source)
+        if value is None:
+            if non_null:
+                raise _FALLBACK
+            return None
+        if (
+            optimized_is_awaitable(value)
+            or isinstance(value, Exception)
+            or not _type_check_passes(object_type, value)
+        ):
+            raise _FALLBACK
+        return complete(value)
+
+    return nested
 
 
 async def _await_field(

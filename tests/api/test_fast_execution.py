@@ -12,6 +12,7 @@ difference). The suite as a whole is compared by running it with NUMBRA_DIFFEREN
 (tests/support/differential.py).
 """
 
+import dataclasses
 import enum
 import uuid
 from collections.abc import Callable, Iterator
@@ -83,6 +84,16 @@ class Owner:
         return self.pets
 
 
+@dataclasses.dataclass
+class Impostor:
+    """Has every field of a Pet but is not one: graphql-core refuses it as a Pet."""
+
+    name: str = "Fake"
+    age: int = 1
+    colors: tuple[Color, ...] = (Color.RED,)
+    friend: None = None
+
+
 def pet(name: Any = "Rex", **fields: Any) -> Pet:
     values: dict[str, Any] = {
         "name": name,
@@ -126,6 +137,12 @@ BROKEN: dict[str, Owner] = {
     "object_not_an_object": owner(best="not a pet"),
     "wrong_object_type": owner(best=Plain(label="x", count=1)),
     "null_in_pets": owner(pets=[pet("Rex"), None]),
+    # A list item's nested object broken, the other items whole: the item is completed
+    # by graphql-core, the rest by the selection compiled for the list.
+    "null_in_friend_leaf": owner(pets=[pet("Rex"), pet("Tom", friend=pet(None)), pet("Kit")]),
+    "friend_wrong_type": owner(pets=[pet("Rex", friend=Plain(label="x", count=1)), pet("Tom")]),
+    "friend_impostor": owner(pets=[pet("Rex"), pet("Tom", friend=Impostor())]),
+    "friend_not_coercible": owner(pets=[pet("Rex"), pet("Tom", friend=pet(age="old"))]),
 }
 
 
@@ -164,6 +181,8 @@ DOCUMENTS = [
     "{ maybeOwner(case: $case) { name @skip(if: $skip) pets @include(if: $skip) { name } } }",
     "{ owner(case: $case) { name pets { name age } } }",
     "{ __typename owner { __typename plain { __typename label } } }",
+    "{ maybeOwner(case: $case) { pets { name friend { __typename name age colors } } } }",
+    "{ owners { pets { n: name friend { name friend { name } } } maybePets { friend { age } } } }",
 ]
 
 
