@@ -194,11 +194,17 @@ async def _managed(session: AsyncSession, viewer: Viewer, ref: str) -> Operator:
 
 async def rename(session: AsyncSession, viewer: Viewer, ref: str, name: str | None) -> Operator:
     """Rename an operator, and with it the vendor of every number it has."""
-    row = await _managed(session, viewer, ref)
+    problems = Problems()
+    if name is not None:
+        name = _check_name(problems, name)
+    try:
+        row = await _managed(session, viewer, ref)
+    except DomainError as refused:
+        problems.extend(refused)
+        problems.raise_if_any()
+        raise
     if name is None:
         return row
-    problems = Problems()
-    name = _check_name(problems, name)
     if not problems and await _taken(session, row.organization_id, name, but=row.id):
         problems.add(
             ErrorCode.ALREADY_EXISTS, f"an operator named {name!r} exists", ["input", "name"]

@@ -4,11 +4,12 @@ while numbers use them; and the lookups across numbers of version 2 (notes, rese
 reasons, holder, deletion reasons, operators), series search, addNumbers ranges."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
-from domain import operators
+from domain import ids, operators
 from domain.access import Viewer
 from domain.clock import ManualClock
 from models import Organization, OrganizationKind, Role
@@ -170,6 +171,22 @@ async def test_names_are_unique_per_reseller_whatever_their_case(api: Api) -> No
     assert [e["code"] for e in blank["userErrors"]] == ["VALIDATION"]
     async with api.db.read() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(Operator)) == 3
+
+
+async def test_a_rename_reports_every_problem_at_once(api: Api) -> None:
+    """A bad name is reported with an unknown id, not hidden behind it (found by the fuzz
+    test: a control character in the name of a made-up operator was not named)."""
+    made_up = ids.encode("Operator", uuid.uuid4())
+    for name in ("\x7f", "  ", "x" * 1_000):
+        refused = await _mutate(api, "updateOperator", {"id": made_up, "name": name})
+        assert sorted((e["code"], e["field"][-1]) for e in refused["userErrors"]) == [
+            ("NOT_FOUND", "id"),
+            ("VALIDATION", "name"),
+        ], name
+    made = await _mutate(api, "createOperator", {"name": "Acme"})
+    refused = await _mutate(api, "updateOperator", {"id": made["operator"]["id"], "name": "\x7f"})
+    assert [(e["code"], e["field"][-1]) for e in refused["userErrors"]] == [("VALIDATION", "name")]
+    assert (await _listed(api)).keys() == {"Acme"}
 
 
 async def test_rename_renames_the_vendor_and_delete_waits_for_the_numbers(api: Api) -> None:
