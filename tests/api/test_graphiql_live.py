@@ -53,6 +53,8 @@ def test_graphiql_shows_events_of_a_subscription_as_they_are_committed(
             if shown:
                 break
     assert shown, "no event was shown"
-    event = json.loads(shown)["data"]["numberEvents"]
+    answer = json.loads(shown)
+    assert answer.get("data"), answer
+    event = answer["data"]["numberEvents"]
     assert event["action"] == "ADDED"
     assert event["e164"].startswith("+6568")
