@@ -29,14 +29,15 @@ class SearchQueries:
     ) -> NumberConnection:
         ctx = info.context
         request = page_request(first, after, ctx.settings.max_page_size)
-        problems = Problems()
+        spec = domain_filter(filter)
         async with ctx.db.read_statements() as session:
-            where = await search.build(session, ctx.viewer, domain_filter(filter), problems)
-            problems.raise_if_any()
-            page = await search.page(session, where, request)
+            page = await search.page(session, ctx.viewer, spec, request)
 
         async def count() -> int:
             async with ctx.db.read_statements() as session:
+                problems = Problems()
+                where = await search.build(session, ctx.viewer, spec, problems)
+                problems.raise_if_any()
                 return await search.count(session, where)
 
         return NumberConnection.from_page(page, count)

@@ -643,3 +643,53 @@ async def test_a_customer_never_finds_numbers_of_a_sibling_or_of_the_parent(api:
     assert await found(api, token=partner_token) == {F2, F3, F4, F5}
     assert await found(api, {"organizationId": gid(await api.root())}, partner_token) == set()
     assert await found(api, token=api.token) == {F1, F2, F3, F4, F5}
+
+
+# ---- statements made once (domain/search.py, _page_statements) ----
+
+
+async def test_a_filter_sent_again_answers_from_each_viewer_s_subtree_and_the_current_rows(
+    api: Api,
+) -> None:
+    """The page's statement is kept per filter and subtree: the same filter sent by
+    viewers of different subtrees, in turn and again, finds each one's own numbers, and a
+    number added since is found (statements are kept, never answers)."""
+    partner, first, second, _department = await tree(api)
+    await add(api, F1)
+    await add(api, F2, organizationId=gid(partner))
+    await add(api, F3, organizationId=gid(first))
+    await add(api, F5, organizationId=gid(second))
+    customer = await api.token_for(first, Role.VIEWER)
+    reseller = await api.token_for(partner, Role.VIEWER)
+    filter = {"pattern": "+6561", "states": ["AVAILABLE"]}
+
+    for _ in range(3):
+        assert await found(api, filter, customer) == {F3}
+        assert await found(api, filter, reseller) == {F2, F3, F5}
+        assert await found(api, filter) == {F1, F2, F3, F5}
+
+    await add(api, F4, organizationId=gid(first))
+    await ok(api, "reserveNumbers", {"numbers": [F3], "reservedForId": gid(first), "tag": "t"})
+    assert await found(api, filter, customer) == {F4}
+    assert await found(api, filter, reseller) == {F2, F4, F5}
+    page = await search(api, filter, customer, first=1)
+    after = page["pageInfo"]["endCursor"]
+    assert [edge["node"]["e164"] for edge in page["edges"]] == [F4]
+    assert (await search(api, filter, reseller, first=1, after=after))["edges"][0]["node"][
+        "e164"
+    ] == F5
+
+
+async def test_kept_statements_are_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PAGE_STATEMENTS distinct filters the least recently used is dropped, and a
+    filter whose statement was dropped is made again and answers the same."""
+    from domain import search as domain_search
+
+    monkeypatch.setattr(domain_search, "PAGE_STATEMENTS", 3)
+    await add(api, F1, F2, F3)
+    expected = {"+6561000001": {F1}, "+6561000002": {F2}, "+656100000*": {F1, F2, F3}}
+    for _ in range(2):
+        for pattern, numbers in expected.items():
+            for sku in ("DID-SG", None):
+                assert await found(api, {"pattern": pattern, "sku": sku}) == numbers
+                assert len(domain_search._page_statements) <= 3

@@ -155,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--numbers", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--measure", default="prefix", help="prefix, contains, bulk, page1, …")
+    parser.add_argument("--query", help="profile this document instead of a measure's")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--slow", action="store_true", help="the fast execution path off")
     parser.add_argument("--database-url", help="an empty database (default: SQLite, temporary)")
@@ -173,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         built = asyncio.run(_build(url, size, shape))
         deep = asyncio.run(_deep_cursor(url, size, shape))
         measure = {m.key: m for m in _measures(size, deep)}[args.measure]
+        if args.query:
+            measure = Measure("query", "--query", "", args.query)
         print(f"measure: {measure.title}; fast execution {'off' if args.slow else 'on'}")
         print(json.dumps({"query": measure.query})[:200])
         stats = asyncio.run(_profile(url, built.token, measure, args.requests))
