@@ -367,7 +367,7 @@ async def test_a_ping_is_sent_with_its_own_id(hooks: Hooks) -> None:
 
 @pytest.mark.slow
 async def test_events_fan_out_to_three_endpoints_none_lost(
-    hooks: Hooks, capsys: pytest.CaptureFixture[str]
+    hooks: Hooks, clock: ManualClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hooks.settings.webhook_batch_size = 500
     # 1,000 in the suite; NUMBRA_FANOUT_EVENTS=10000 for the figure (3-5 min a database).
@@ -386,7 +386,7 @@ async def test_events_fan_out_to_three_endpoints_none_lost(
         for _ in range(5):
             if delivered == 3 * events:
                 break
-            hooks.world.clock.advance(timedelta(hours=1))
+            clock.advance(timedelta(hours=1))
             again = await hooks.deliver()
             delivered, failed = delivered + again.delivered, failed + again.failed_attempts
     assert delivered == 3 * events, report
