@@ -83,7 +83,7 @@ async def build(
     spec = spec or NumberFilter()
     where = await _pools(session, viewer, spec, Number.organization_id, problems)
     if spec.states:
-        where.append(Number.state.in_(spec.states))
+        where.append(_among_states(Number.state, spec.states))
     if spec.pattern is not None:
         sqlite = session.get_bind().dialect.name == "sqlite"
         clause = patterns.clause(spec.pattern, problems, trigram_table=sqlite)
@@ -135,6 +135,14 @@ async def build(
         operator_ids=spec.operator_ids,
     )
     return where
+
+
+def _among_states(column: Any, states: Sequence[NumberState]) -> sa.ColumnElement[bool]:
+    """`column IN states`; one state as `=`, whose SQL is made once, where an IN's list
+    is rendered into the SQL again at every execution (SQLAlchemy's expanding parameter)."""
+    if len(states) == 1:
+        return cast(sa.ColumnElement[bool], column == states[0])
+    return cast(sa.ColumnElement[bool], column.in_(states))
 
 
 async def _pools(
