@@ -225,6 +225,28 @@ async def test_event_numbers_and_pools_without_n_plus_one(
     assert counts[0] == counts[1] == counts[2], counts
 
 
+async def test_a_page_loads_its_pools_once_and_only_when_asked(
+    api: Api, statements: StatementCounter
+) -> None:
+    world, _partner, c1, c2 = await _tree(api)
+    await world.add(2, c1)
+    await world.add(1, c2)
+    await _events(api)
+    without = EVENTS.replace(" organization { name }", "")
+    through_fragment = """
+    query { numberEvents { totalCount edges { node { action e164 ...Pool } } } }
+    fragment Pool on NumberEvent { organization { name } }
+    """
+    counts = {}
+    for label, query in (("asked", EVENTS), ("not asked", without), ("fragment", through_fragment)):
+        statements.reset()
+        page = (await api.gql(query))["numberEvents"]
+        counts[label] = statements.count
+        names = [edge["node"].get("organization", {}).get("name") for edge in page["edges"]]
+        assert names == ([None] * 3 if label == "not asked" else ["C2", "C1", "C1"]), label
+    assert counts["asked"] == counts["fragment"] == counts["not asked"] + 1, counts
+
+
 async def test_tags_counted_over_numbers_and_reservations_in_the_subtree(api: Api) -> None:
     world, _partner, c1, c2 = await _tree(api)
     ones = await world.add(3, c1)
