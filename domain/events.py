@@ -8,7 +8,7 @@ checked once, also decides which live events a subscriber receives (`matches`).
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,10 @@ MAX_ACTIONS = 100
 # pool through the pools' index; each pool costs a subquery, so a reseller's many pools
 # walk the events instead, of which theirs are a large share.
 MERGED_POOLS = 8
+# A page filtered by action merges at most this many ranges of an index, each read
+# newest first: a pool's events of one action, or (many pools) one action's events. More
+# actions than that are a filter on each pool's events, or on the walk of every event.
+MERGED_RANGES = 8
 FIELD = "filter"
 
 
@@ -150,10 +154,10 @@ def _where(chosen: Scope) -> list[sa.ColumnElement[bool]]:
     return _pools_where(chosen) + _filters(chosen)
 
 
-def _filters(chosen: Scope) -> list[sa.ColumnElement[bool]]:
-    """Everything but the pools."""
+def _filters(chosen: Scope, *, actions: bool = True) -> list[sa.ColumnElement[bool]]:
+    """Everything but the pools (and the actions too, unless `actions`)."""
     where: list[sa.ColumnElement[bool]] = []
-    if chosen.actions is not None:
+    if actions and chosen.actions is not None:
         where.append(NumberEvent.action.in_(sorted(chosen.actions)))
     if chosen.actor is not None:
         where.append(NumberEvent.actor == chosen.actor)
@@ -186,31 +190,80 @@ async def _few_pools(session: AsyncSession, chosen: Scope) -> list[int] | None:
     return found if len(found) <= MERGED_POOLS else None
 
 
+@dataclass(frozen=True)
+class _Range:
+    """Events read newest first through one index: one pool's (organization_id, id), one
+    pool's of one action (organization_id, action, id), one action's across pools
+    (action, id), or every event (the primary key)."""
+
+    pool: int | None = None
+    action: str | None = None
+
+
+Row = TypeVarTuple("Row")
+
+
+def _ranges(chosen: Scope, pools: list[int] | None) -> list[_Range]:
+    """The ranges a page reads, merged if more than one."""
+    actions = sorted(chosen.actions) if chosen.actions else []
+    if pools is not None and 0 < len(pools) * len(actions) <= MERGED_RANGES:
+        return [_Range(pool, action) for pool in pools for action in actions]
+    if pools is not None:
+        return [_Range(pool) for pool in pools]
+    if 0 < len(actions) <= MERGED_RANGES:
+        return [_Range(action=action) for action in actions]
+    # Many pools, every action: their own events are most of what a walk meets.
+    return [_Range()]
+
+
+def _read(
+    query: sa.Select[*Row],
+    chosen: Scope,
+    part: _Range,
+    after: list[sa.ColumnElement[bool]],
+    limit: int,
+) -> sa.Select[*Row]:
+    """`query` reading a range's newest events that the scope selects."""
+    where: list[sa.ColumnElement[bool]] = []
+    order: list[sa.UnaryExpression[Any]] = []
+    if part.pool is None:
+        where += _pools_where(chosen)
+    else:
+        where.append(NumberEvent.organization_id == part.pool)
+        order.append(NumberEvent.organization_id.desc())
+    if part.action is not None:
+        where.append(NumberEvent.action == part.action)
+        order.append(NumberEvent.action.desc())
+    # The range's own action is no filter as well.
+    where += _filters(chosen, actions=part.action is None)
+    # The index's order, so the planner reads that range, never every event.
+    return query.where(*where, *after).order_by(*order, NumberEvent.id.desc()).limit(limit)
+
+
 async def page(
     session: AsyncSession, chosen: Scope, request: PageRequest
 ) -> Page[tuple[NumberEvent, str]]:
     """A page of events with their numbers' E.164, newest first (by id), after the cursor.
 
-    A scope of a few pools reads each pool's newest events through its index and merges
-    them: a customer's page costs the same whether it holds 1 % of all events or all of
-    them. A scope of many pools (a reseller's, the provider's) walks the events newest
-    first and keeps its own: they are most of what it meets.
+    A scope of a few pools reads each pool's newest events through an index (each pool's
+    of each action asked for) and merges them: a customer's page costs the same whether
+    it holds 1 % of all events or all of them, and whether its actions are common or
+    rare. A scope of many pools (a reseller's, the provider's) reads each asked action's
+    newest events and keeps its own, or, asking no action, walks the events newest first
+    and keeps its own: they are most of what it meets.
     """
     if chosen.nothing:
         return make_page([], request)
-    filters = _filters(chosen)
-    if request.after is not None:
-        filters.append(NumberEvent.id < int(request.after[0]))
-    where = _pools_where(chosen) + filters
-    pools = await _few_pools(session, chosen)
-    if pools is not None:
+    ranges = _ranges(chosen, await _few_pools(session, chosen))
+    after = [] if request.after is None else [NumberEvent.id < int(request.after[0])]
+    limit = request.first + 1
+    query = sa.select(NumberEvent, Number.e164).join(Number, Number.id == NumberEvent.number_id)
+    if len(ranges) == 1:
+        query = _read(query, chosen, ranges[0], after, limit)
+    else:
         newest = [
-            sa.select(NumberEvent.id)
-            .where(NumberEvent.organization_id == pool, *filters)
-            .order_by(NumberEvent.organization_id.desc(), NumberEvent.id.desc())
-            .limit(request.first + 1)
-            .subquery()
-            for pool in pools
+            _read(sa.select(NumberEvent.id), chosen, part, after, limit).subquery()
+            for part in ranges
         ]
         merged = sa.union_all(*(sa.select(part.c.id) for part in newest)).subquery()
         # Driven by the few ids merged, never by a walk of every event.
@@ -220,15 +273,7 @@ async def page(
             .join(NumberEvent, NumberEvent.id == merged.c.id)
             .join(Number, Number.id == NumberEvent.number_id)
             .order_by(merged.c.id.desc())
-            .limit(request.first + 1)
-        )
-    else:
-        query = (
-            sa.select(NumberEvent, Number.e164)
-            .join(Number, Number.id == NumberEvent.number_id)
-            .where(*where)
-            .order_by(NumberEvent.id.desc())
-            .limit(request.first + 1)
+            .limit(limit)
         )
     rows = [(event, e164) for event, e164 in await session.execute(query)]
     return make_page(rows, request)

@@ -247,8 +247,11 @@ class NumberEvent(Base):
 
     __table_args__ = (
         sa.Index("ix_number_events_number_id_id", "number_id", "id"),
-        # numberEvents: a pool's events, newest first (migration 0010).
+        # numberEvents: a pool's events, newest first (migration 0012), and of one action
+        # (0018); one action's events across pools, newest first (0018).
         sa.Index("ix_number_events_organization_id_id", "organization_id", "id"),
+        sa.Index("ix_number_events_organization_id_action_id", "organization_id", "action", "id"),
+        sa.Index("ix_number_events_action_id", "action", "id"),
     )
 
 

@@ -3,9 +3,12 @@
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
+from domain import events
 from domain.clock import ManualClock
 from domain.details import NumberDetails
-from models import OrganizationKind, Role
+from models import Number, NumberEvent, Organization, OrganizationKind, Role
 from tests.support.api import Api, gid
 from tests.support.databases import StatementCounter
 from tests.support.world import World
@@ -97,6 +100,91 @@ async def test_filters_and_keyset_pages(api: Api) -> None:
     assert len(seen) == 9
 
 
+async def _every_page(
+    api: Api, token: str | None, spec: dict[str, Any] | None
+) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    after = None
+    while True:
+        page = await _events(api, token, filter=spec, first=7, after=after)
+        seen += _actions(page)
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+async def _read_directly(
+    api: Api, pools: sa.ColumnElement[bool], actions: list[str] | None
+) -> list[tuple[str, str]]:
+    """The events of these pools (and actions), newest first, as the tables hold them."""
+    query = (
+        sa.select(NumberEvent.action, Number.e164)
+        .join(Number, Number.id == NumberEvent.number_id)
+        .join(Organization, Organization.id == NumberEvent.organization_id)
+        .where(pools)
+        .order_by(NumberEvent.id.desc())
+    )
+    if actions is not None:
+        query = query.where(NumberEvent.action.in_(actions))
+    async with api.db.read() as session:
+        return [(action, e164) for action, e164 in await session.execute(query)]
+
+
+async def test_pages_filtered_by_action_in_every_scope_are_its_events_newest_first(
+    api: Api,
+) -> None:
+    """However a page is read (each pool's events, each pool's of each action, each
+    action's across many pools, or a walk of every event), paging through it gives the
+    scope's events of those actions and no other, newest first."""
+    world = World(api.db, api.clock, await api.root())
+    kind = OrganizationKind
+    # More pools than are read one by one, then a few: a customer with a department.
+    many = await world.org("Many", kind.PARTNER)
+    many_pools = [many] + [
+        await world.org(f"M{n}", kind.CUSTOMER, many) for n in range(events.MERGED_POOLS)
+    ]
+    few = await world.org("Few", kind.PARTNER)
+    customer = await world.org("C", kind.CUSTOMER, few)
+    department = await world.org("D", kind.DEPARTMENT, customer)
+    pools = [*many_pools, few, customer, department]
+    # One number at a time, pool after pool: every pool's events interleaved by id.
+    numbers = {pool.id: await world.add(2, pool) for pool in pools}
+    for step in range(2):
+        for pool in pools:
+            await world.lock(numbers[pool.id][step:] if step else numbers[pool.id][:1])
+    for pool in pools:
+        await world.unlock(numbers[pool.id][:1])
+    for pool in pools[::2]:
+        await world.reserve(numbers[pool.id][:1], pool)
+
+    # More actions than are read one range each, some never done, one done left out.
+    actions = ["ADDED", "LOCKED", "RESERVED", *(f"NEVER{n}" for n in range(6))]
+    assert len(actions) > events.MERGED_RANGES
+    specs: list[list[str] | None] = [
+        None,
+        ["LOCKED"],
+        ["RESERVED", "UNLOCKED"],
+        ["NEVER0"],
+        actions,
+    ]
+    viewers: list[tuple[str | None, Organization]] = [(None, world.root)]
+    for org in (many, few, customer, department):
+        viewers.append((await api.token_for(org, Role.VIEWER), org))
+    for token, org in viewers:
+        for spec in specs:
+            subtree = Organization.path.startswith(org.path)
+            expected = await _read_directly(api, subtree, spec)
+            seen = await _every_page(api, token, {"actions": spec} if spec else None)
+            assert seen == expected, (org.name, spec)
+    # One pool alone, its department's events left out.
+    for spec in specs:
+        only = {"organizationId": gid(customer), "includeDescendants": False}
+        expected = await _read_directly(api, Organization.id == customer.id, spec)
+        seen = await _every_page(api, None, {**only, "actions": spec})
+        assert seen == expected, spec
+    assert len(await _read_directly(api, Organization.id == customer.id, ["LOCKED"])) == 2
+
+
 async def test_bad_filters_are_validation(api: Api) -> None:
     clock = api.clock
     later, now = clock.now() + timedelta(days=1), clock.now()
@@ -135,6 +223,28 @@ async def test_event_numbers_and_pools_without_n_plus_one(
         await _events(api)
         counts.append(statements.count)
     assert counts[0] == counts[1] == counts[2], counts
+
+
+async def test_a_page_loads_its_pools_once_and_only_when_asked(
+    api: Api, statements: StatementCounter
+) -> None:
+    world, _partner, c1, c2 = await _tree(api)
+    await world.add(2, c1)
+    await world.add(1, c2)
+    await _events(api)
+    without = EVENTS.replace(" organization { name }", "")
+    through_fragment = """
+    query { numberEvents { totalCount edges { node { action e164 ...Pool } } } }
+    fragment Pool on NumberEvent { organization { name } }
+    """
+    counts = {}
+    for label, query in (("asked", EVENTS), ("not asked", without), ("fragment", through_fragment)):
+        statements.reset()
+        page = (await api.gql(query))["numberEvents"]
+        counts[label] = statements.count
+        names = [edge["node"].get("organization", {}).get("name") for edge in page["edges"]]
+        assert names == ([None] * 3 if label == "not asked" else ["C2", "C1", "C1"]), label
+    assert counts["asked"] == counts["fragment"] == counts["not asked"] + 1, counts
 
 
 async def test_tags_counted_over_numbers_and_reservations_in_the_subtree(api: Api) -> None:
