@@ -167,3 +167,41 @@ async def test_a_prefix_page_in_one_big_pool_walks_the_e164_range_before_any_sta
 ) -> None:
     root, big = await _stock(db, clock)
     await _assert_both_viewers_walk_the_range(db, root, big)
+
+
+# ---- no prefix: the counters decide (search.page_statement) ----
+
+
+async def _statement_plan(db: Database, viewer: Viewer, spec: search.NumberFilter) -> str:
+    async with db.read() as session:
+        query = await search.page_statement(session, viewer, spec, PageRequest(50, None))
+        compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+        rows = await session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))
+        return "\n".join(row[-1] for row in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_page_without_a_prefix_walks_e164_in_a_big_pool_and_reads_a_small_one(
+    db: Database, clock: ManualClock
+) -> None:
+    """The big pool's first page (AVAILABLE, SMS; no pattern) walks the numbers in e164
+    order and stops after the page, never reading and sorting its 20,000; a small pool's
+    reads its own few through the pool's index, never walking the whole table."""
+    _root, big = await _stock(db, clock)
+    await _mislead_sqlite(db)
+    spec = replace(SPEC, pattern=None)
+    tenant = Viewer(0, "big admin", Role.ADMIN, big.id, big.path)
+    plan = await _statement_plan(db, tenant, spec)
+    assert "SCAN numbers USING INDEX sqlite_autoindex_numbers_1" in plan, plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+    async with db.read() as session:
+        small_id = await session.scalar(
+            sa.select(Organization.id).where(Organization.name == "Small 3")
+        )
+        small = await session.get(Organization, small_id)
+    assert small is not None
+    customer = Viewer(0, "small admin", Role.ADMIN, small.id, small.path)
+    plan = await _statement_plan(db, customer, replace(spec, states=None, capabilities=None))
+    assert "ix_numbers_organization_id" in plan, plan
+    assert "sqlite_autoindex_numbers_1" not in plan, plan
