@@ -31,7 +31,16 @@ import orjson
 
 # strawberry's own dependency: the type its views are called with, and its refusal.
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, Source, TokenKind, parse
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    Source,
+    TokenKind,
+    parse,
+)
 from graphql.language.lexer import Lexer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -74,6 +83,12 @@ NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_REGISTERED = "PERSISTED_QUERY_NOT_REGISTERED"
 MISMATCH = "provided sha does not match query"
 RATE_LIMITED = "RATE_LIMITED"
+BAD_REQUEST = "BAD_REQUEST"
+OVER_HTTP = (
+    "subscriptions run over a websocket: open /graphql with the graphql-transport-ws "
+    "protocol (GraphiQL does, once it has parsed the document)"
+)
+SUBSCRIPTION = OperationType.SUBSCRIPTION
 # Documents whose cost is read from their parse, kept per process as strawberry's own.
 PARSED_DOCUMENTS = 512
 # The task re-checking a websocket's token, in its scope's state.
@@ -195,6 +210,10 @@ class NumbraGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         looked_up = await self._persisted_document(request_data, context)
         document = None if isinstance(looked_up, ExecutionResult) else looked_up[0]
+        if self._operation_type(document, request_data.operation_name) is SUBSCRIPTION:
+            # Else graphql-core would run it as a query: its root field resolves to null.
+            sub_response.status_code = 400
+            return _refusal(BAD_REQUEST, OVER_HTTP)
         charge = await self._charge(replace(request_data, query=document), context)
         if charge is not None and not charge.granted:
             retry_after = budgets.seconds_to_reset(self.clock.now())
@@ -218,6 +237,20 @@ class NumbraGraphQL(GraphQL[Context, None]):
         if to_register is not None and document is not None and _got_past_validation(result):
             await self.persisted.add(to_register, document)
         return _with_cost(result, charge)
+
+    def _operation_type(self, document: str | None, name: object) -> OperationType | None:
+        """The type of the operation a document runs (None: strawberry says what is wrong)."""
+        parsed = _parsed(document, self.settings.max_tokens) if document is not None else None
+        if parsed is None:
+            return None
+        operations = [
+            definition
+            for definition in parsed.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        ]
+        if isinstance(name, str):
+            operations = [op for op in operations if op.name is not None and op.name.value == name]
+        return operations[0].operation if len(operations) == 1 else None
 
     async def _charge(self, request_data: GraphQLRequestData, context: Context) -> Charge | None:
         """Charge the request's cost to its token's budget for this minute (None: no token)."""

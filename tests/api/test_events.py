@@ -271,3 +271,29 @@ async def test_tags_counted_over_numbers_and_reservations_in_the_subtree(api: Ap
         {"tag": "Support", "count": 2},
         {"tag": "sally", "count": 1},
     ]
+
+
+async def test_a_subscription_sent_over_http_is_refused_with_a_clear_error(api: Api) -> None:
+    """GraphiQL sends a subscription over HTTP when it has not parsed the document yet (its
+    fetcher picks the websocket from the parsed document). The answer says where
+    subscriptions run, as a client error; it used to be a masked internal error (the
+    Subscription root's field resolved to null)."""
+    for document in (
+        "subscription { numberEvents { action e164 } }",
+        "query Q { viewer { tokenName } } subscription S { numberEvents { action } }",
+    ):
+        response = await api.client.post(
+            "/graphql",
+            json={"query": document, "operationName": "S" if "S {" in document else None},
+            headers=api.auth(),
+        )
+        body = response.json()
+        assert response.status_code == 400, body
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST", body
+        assert "websocket" in body["errors"][0]["message"], body
+    # The same document's query still runs over HTTP.
+    both = "query Q { viewer { tokenName } } subscription S { numberEvents { action } }"
+    response = await api.client.post(
+        "/graphql", json={"query": both, "operationName": "Q"}, headers=api.auth()
+    )
+    assert response.json()["data"]["viewer"]["tokenName"]

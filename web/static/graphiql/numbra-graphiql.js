@@ -37,7 +37,11 @@
   }
 
   function isSubscription(params, opts) {
-    const definitions = (opts && opts.documentAST && opts.documentAST.definitions) || [];
+    // GraphiQL parses the editor's text a moment after it changes: until then documentAST
+    // is the previous text's (a query), so it is trusted only when it is this text's.
+    const ast = opts && opts.documentAST;
+    const current = Boolean(ast && ast.loc && ast.loc.source.body === params.query);
+    const definitions = (current && ast.definitions) || [];
     if (definitions.length === 0) {
       return /^\s*subscription\b/m.test((params.query || "").replace(/#.*$/gm, ""));
     }
