@@ -343,9 +343,10 @@ async def _holds_most(
     held = sa.select(NumberStateCount.total()).where(*pools)
     if spec.states:
         held = held.where(NumberStateCount.state.in_(spec.states))
-    scoped = await session.scalar(held) or 0
-    everything = await session.scalar(sa.select(NumberStateCount.total())) or 0
-    return scoped * scoped > (request.first + 1) * everything
+    everything = sa.select(NumberStateCount.total())
+    counted = await session.execute(sa.select(held.scalar_subquery(), everything.scalar_subquery()))
+    scoped, total = counted.one()
+    return (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
 
 
 # Page statements made, the most recently used last. A statement object keeps the cache

@@ -259,19 +259,21 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         if found is not None and found[0] is field_details_list:
             return found[1]
         grouped_field_set, deferred, _ = self.collect_subfields(object_type, field_details_list)
-        parts: list[tuple[str, Callable[[Any], Any]]] | None = [] if not deferred else None
-        for name, details, plan in self._steps(object_type, grouped_field_set):
-            if parts is None:
-                break
-            part = self._part(object_type, plan, details)
-            if part is None:
-                parts = None
-            else:
-                parts.append((name, part))
-        completer = _completer_of(parts) if parts is not None else None
+        completer = None if deferred else self._compile(object_type, grouped_field_set)
         # The selection is kept with its completer, so its id cannot be reused meanwhile.
         self.completers[key] = (field_details_list, completer)
         return completer
+
+    def _compile(
+        self, object_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> "Completer | None":
+        parts: list[tuple[str, Callable[[Any], Any]]] = []
+        for name, details, plan in self._steps(object_type, grouped_field_set):
+            part = self._part(object_type, plan, details)
+            if part is None:
+                return None
+            parts.append((name, part))
+        return _completer_of(parts)
 
     def _part(
         self, parent_type: GraphQLObjectType, plan: Plan, details: FieldDetailsList
