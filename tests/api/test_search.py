@@ -5,6 +5,7 @@ description of NumberFilter is normative), combined filters, paging by cursor,
 per-state counts, and scoping to the token's subtree.
 """
 
+import asyncio
 import json
 import uuid
 from collections import Counter
@@ -15,6 +16,8 @@ import pytest
 
 from domain import ids
 from models import Organization, OrganizationKind, Role
+from models.database import Database
+from settings import Settings
 from tests.support.api import Api, gid
 
 SEARCH = """
@@ -693,3 +696,44 @@ async def test_kept_statements_are_bounded(api: Api, monkeypatch: pytest.MonkeyP
             for sku in ("DID-SG", None):
                 assert await found(api, {"pattern": pattern, "sku": sku}) == numbers
                 assert len(domain_search._page_statements) <= 3
+
+
+# ---- connections under concurrent requests ----
+
+
+async def test_concurrent_searches_reuse_the_pool_s_connections(
+    api: Api, database_url: str, settings: Settings
+) -> None:
+    """Eight clients searching at once, round after round, are served by the connections
+    the pool kept from the first round (NUMBRA_DATABASE_POOL_SIZE, 10): none is opened and
+    closed again per request. On SQLite a read session is closed in place, its connection
+    back in the pool before another request runs."""
+    from sqlalchemy import event
+
+    from web.app import create_app
+
+    await add(api, F1, F2, F3)
+    filter = {"pattern": "+6561", "states": ["AVAILABLE"]}
+    db = Database(database_url, pool_size=settings.database_pool_size)
+    opened: list[object] = []
+
+    def on_connect(*_args: object) -> None:
+        opened.append(object())
+
+    async def rounds(client: Api, count: int) -> None:
+        async def searches() -> None:
+            for _ in range(count):
+                assert await found(client, filter) == {F1, F2, F3}
+
+        await asyncio.gather(*(searches() for _ in range(8)))
+
+    try:
+        app = create_app(settings, db=db, clock=api.clock)
+        async with Api.open(app, api.token, db, api.clock) as client:
+            await rounds(client, 1)
+            for engine in db.engines:
+                event.listen(engine.sync_engine.pool, "connect", on_connect)
+            await rounds(client, 5)
+    finally:
+        await db.dispose()
+    assert opened == [], f"{len(opened)} connections opened for 40 searches after the first 8"
