@@ -7,6 +7,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.base import StrawberryObjectDefinition
 
 from resolvers.access import AccessMutations, AccessQueries
 from resolvers.allocation import AllocationMutations
@@ -26,6 +27,7 @@ from schema.common import DATETIME
 from schema.errors import ErrorPolicy, log_unexpected
 from schema.extensions import limit_extensions
 from schema.fast_execution import FastExecutor
+from schema.inputs import compile_inputs
 from schema.nul_refusal import NUL_REFUSAL
 from settings import Settings
 
@@ -79,7 +81,7 @@ class NumbraSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return NumbraSchema(
+    schema = NumbraSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -91,3 +93,15 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ],
         execution_context_class=FastExecutor if settings.fast_execution else None,
     )
+    compile_inputs(input_definitions(schema), schema)
+    return schema
+
+
+def input_definitions(schema: strawberry.Schema) -> list[StrawberryObjectDefinition]:
+    """The definitions of the schema's input types."""
+    return [
+        concrete.definition
+        for concrete in schema.schema_converter.type_map.values()
+        if isinstance(concrete.definition, StrawberryObjectDefinition)
+        and concrete.definition.is_input
+    ]
