@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
@@ -113,7 +113,9 @@ class Authenticated:
     last_used_at: datetime | None
 
 
-async def identify(session: AsyncSession, raw: str, now: datetime) -> Authenticated | None:
+async def identify(
+    session: AsyncSession | AsyncConnection, raw: str, now: datetime
+) -> Authenticated | None:
     """The token `raw` is, if it is known, not revoked and not expired at `now`.
 
     Looked up in the database at every request (one indexed statement), so a revoked
@@ -121,7 +123,7 @@ async def identify(session: AsyncSession, raw: str, now: datetime) -> Authentica
     """
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    connection = await session.connection()
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
     found = await connection.execute(_TOKEN_LOOKUP, {"token_hash": hash_token(raw), "now": now})
     row = found.one_or_none()
     if row is None:

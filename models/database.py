@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -60,9 +61,11 @@ class Database:
                 _configure_sqlite(self.read_engine)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._read_statements = self._read
+        self._read_connections = self.read_engine
         if not self.is_sqlite:
             autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self._read_statements = async_sessionmaker(autocommit, expire_on_commit=False)
+            self._read_connections = autocommit
         self._write = async_sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
@@ -94,6 +97,18 @@ class Database:
             yield session
         finally:
             await session.close()
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a plain SELECT, as read_statements() but without a session
+        (a third less Python for a statement the ORM has no part in: the token lookup
+        every request makes). Closed in place, for the same reason."""
+        connection = self._read_connections.connect()
+        await connection.start()
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

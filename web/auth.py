@@ -164,8 +164,8 @@ def api_token_required(
 
     async def identify(token: str) -> BaseUser | None:
         now = clock.now()
-        async with db.read_statements() as session:
-            found = await access.identify(session, token, now)
+        async with db.read_connection() as connection:
+            found = await access.identify(connection, token, now)
         if found is None:
             return None
         if tokens.needs_marking(found.last_used_at, now):
