@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.organizations import DEEPEST
@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
 
     provider_name: str = "Provider"
-    log_level: str = "INFO"
+    # DEBUG, INFO, WARNING, ERROR or CRITICAL, in any case.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # "json": one JSON object per line, for log collectors; "text" for people.
     log_format: Literal["text", "json"] = "text"
     # When set, GET /metrics needs it as a bearer token.
@@ -114,6 +115,11 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(200, ge=1)
     webhook_concurrency: int = Field(20, ge=1)
     max_webhook_endpoints: int = Field(20, ge=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def is_sqlite(self) -> bool:

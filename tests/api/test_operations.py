@@ -392,3 +392,25 @@ async def test_served_by_two_workers_logs_are_json_and_counters_add_up(
     assert root_token not in log
     # Every line, the workers' and uvicorn's included, is one JSON object.
     assert all(json.loads(line) for line in log.splitlines() if line.strip())
+
+
+def test_the_log_level_is_read_in_any_case_and_an_unknown_one_is_refused() -> None:
+    """NUMBRA_LOG_LEVEL=warning is WARNING (it stopped `numbra serve` with a traceback);
+    a level that is not one is a settings error naming the levels."""
+    import logging
+
+    import pydantic
+
+    from web.logging import configure_logging
+
+    root = logging.getLogger()
+    kept = (root.level, root.handlers[:])
+    try:
+        level = Settings(_env_file=None, log_level="warning").log_level
+        configure_logging(level, "text")
+        assert root.level == logging.WARNING
+    finally:
+        root.setLevel(kept[0])
+        root.handlers[:] = kept[1]
+    with pytest.raises(pydantic.ValidationError, match="WARNING"):
+        Settings(_env_file=None, log_level="LOUD")

@@ -132,6 +132,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         (["import", "numbers.csv", "--org", "nobody"], {}, 1, ["No organization 'nobody'"]),
         (["sweep"], {"NUMBRA_DATABASE_POOL_SIZE": "many"}, 2, ["NUMBRA_DATABASE_POOL_SIZE"]),
         (["serve"], {"NUMBRA_PORT": "99999"}, 2, ["NUMBRA_PORT"]),
+        (["sweep"], {"NUMBRA_LOG_LEVEL": "LOUD"}, 2, ["NUMBRA_LOG_LEVEL", "WARNING"]),
         (
             ["token", "create", "--org", "ROOT", "--role", "KING", "--name", "x"],
             {},
