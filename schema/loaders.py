@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cached_property
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,31 +37,76 @@ PoolKey = tuple[int, bool, search.NumberFilter, PageRequest]
 
 
 class Loaders:
+    """The request's DataLoaders, each made when first used (a request uses one or two
+    of them, if any)."""
+
     def __init__(self, db: Database, viewer: Viewer | None) -> None:
         self._db = db
         self._viewer = viewer
-        self.organization = DataLoader[int, Organization | None](self._load_organizations)
-        self.children = DataLoader[int, list[Organization]](self._load_children)
-        self.series = DataLoader[int, Series | None](self._load_series)
-        self.history = DataLoader[HistoryKey, list[NumberEvent]](self._load_history)
-        self.history_count = DataLoader[int, int](self._load_history_counts)
-        self.allocations = DataLoader[int, list[AllocationRow]](self._load_allocations)
-        self.state_counts = DataLoader[tuple[int, bool], dict[NumberState, int]](
-            self._load_state_counts
-        )
-        self.pool_page = DataLoader[PoolKey, Page[NumberRecord]](self._load_pool_pages)
-        self.pool_count = DataLoader[PoolKey, int](self._load_pool_counts)
-        self.policy_overrides = DataLoader[int, Overrides](self._load_policy_overrides)
-        self.operator = DataLoader[int, Operator | None](self._load_operators)
-        self.operator_counts = DataLoader[int, dict[NumberState, int]](self._load_operator_counts)
-        self.webhook_endpoint = DataLoader[int, WebhookEndpoint | None](self._load_endpoints)
-        self.delivery_page = DataLoader[tuple[int, DeliveryPageKey], Page[WebhookDelivery]](
-            self._load_delivery_pages
-        )
-        self.delivery_count = DataLoader[tuple[int, DeliveryStatus | None], int](
-            self._load_delivery_counts
-        )
-        self.port_order = DataLoader[int, PortOrder | None](self._load_port_orders)
+
+    @cached_property
+    def organization(self) -> DataLoader[int, Organization | None]:
+        return DataLoader(self._load_organizations)
+
+    @cached_property
+    def children(self) -> DataLoader[int, list[Organization]]:
+        return DataLoader(self._load_children)
+
+    @cached_property
+    def series(self) -> DataLoader[int, Series | None]:
+        return DataLoader(self._load_series)
+
+    @cached_property
+    def history(self) -> DataLoader[HistoryKey, list[NumberEvent]]:
+        return DataLoader(self._load_history)
+
+    @cached_property
+    def history_count(self) -> DataLoader[int, int]:
+        return DataLoader(self._load_history_counts)
+
+    @cached_property
+    def allocations(self) -> DataLoader[int, list[AllocationRow]]:
+        return DataLoader(self._load_allocations)
+
+    @cached_property
+    def state_counts(self) -> DataLoader[tuple[int, bool], dict[NumberState, int]]:
+        return DataLoader(self._load_state_counts)
+
+    @cached_property
+    def pool_page(self) -> DataLoader[PoolKey, Page[NumberRecord]]:
+        return DataLoader(self._load_pool_pages)
+
+    @cached_property
+    def pool_count(self) -> DataLoader[PoolKey, int]:
+        return DataLoader(self._load_pool_counts)
+
+    @cached_property
+    def policy_overrides(self) -> DataLoader[int, Overrides]:
+        return DataLoader(self._load_policy_overrides)
+
+    @cached_property
+    def operator(self) -> DataLoader[int, Operator | None]:
+        return DataLoader(self._load_operators)
+
+    @cached_property
+    def operator_counts(self) -> DataLoader[int, dict[NumberState, int]]:
+        return DataLoader(self._load_operator_counts)
+
+    @cached_property
+    def webhook_endpoint(self) -> DataLoader[int, WebhookEndpoint | None]:
+        return DataLoader(self._load_endpoints)
+
+    @cached_property
+    def delivery_page(self) -> DataLoader[tuple[int, DeliveryPageKey], Page[WebhookDelivery]]:
+        return DataLoader(self._load_delivery_pages)
+
+    @cached_property
+    def delivery_count(self) -> DataLoader[tuple[int, DeliveryStatus | None], int]:
+        return DataLoader(self._load_delivery_counts)
+
+    @cached_property
+    def port_order(self) -> DataLoader[int, PortOrder | None]:
+        return DataLoader(self._load_port_orders)
 
     async def _load_endpoints(self, keys: Sequence[int]) -> list[WebhookEndpoint | None]:
         async with self._db.read_statements() as session:
