@@ -465,9 +465,10 @@ def operation_name(request_data: GraphQLRequestData) -> str:
     return name if isinstance(name, str) and _OPERATION_NAME.fullmatch(name) else OTHER
 
 
+@functools.lru_cache(maxsize=PARSED_DOCUMENTS)
 def _first_operation_name(document: str) -> str | None:
     """`query Name` or `mutation Name` at the start, read by the GraphQL lexer (comments
-    skipped) without parsing the whole document."""
+    skipped) without parsing the whole document; kept per document, as its parse is."""
     lexer = Lexer(Source(document))
     try:
         keyword, name = lexer.advance(), lexer.advance()
