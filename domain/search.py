@@ -3,6 +3,7 @@
 Every query is scoped to the viewer's subtree and ordered by e164, paged by cursor.
 """
 
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -253,14 +254,31 @@ def _off_index(dialect: str, clause: sa.ColumnElement[bool]) -> sa.ColumnElement
     return visitors.replacement_traverse(clause, {}, replace)
 
 
+# Columns every page's rows have, whatever else it selects: the key, and the e164 the
+# page is ordered by and its cursors are made of.
+PAGE_KEY_COLUMNS = frozenset({"id", "e164"})
+
+
+@functools.lru_cache(maxsize=256)
+def selected_columns(columns: frozenset[str] | None) -> tuple[sa.ColumnElement[Any], ...]:
+    """The columns of numbers a page selects, in the table's order: those named and the
+    page's own (PAGE_KEY_COLUMNS); None names them all."""
+    if columns is None:
+        return NUMBER_COLUMNS
+    named = columns | PAGE_KEY_COLUMNS
+    return tuple(column for column in NUMBER_COLUMNS if column.name in named)
+
+
 def page_query(
     dialect: str,
     where: Sequence[sa.ColumnElement[bool]],
     request: PageRequest,
     *,
     in_order: bool = False,
+    columns: frozenset[str] | None = None,
 ) -> sa.Select[Any]:
-    """The statement of a page: numbers in e164 order, one more than asked.
+    """The statement of a page: numbers in e164 order, one more than asked; of the
+    columns named and the page's own (`selected_columns`), or all of them.
 
     When a prefix bounds the e164 range, the database walks that range in order and
     stops after the page, whatever its statistics say. Left to them, with one pool (or
@@ -273,26 +291,32 @@ def page_query(
     """
     if in_order or _bounded_by_prefix(where):
         where = [_off_index(dialect, clause) for clause in where]
-    query = sa.select(*NUMBER_COLUMNS).where(*where)
+    query = sa.select(*selected_columns(columns)).where(*where)
     if request.after is not None:
         query = query.where(Number.e164 > sa.bindparam(AFTER, str(request.after[0])))
     return query.order_by(Number.e164).limit(request.first + 1)
 
 
 async def page(
-    session: AsyncSession, viewer: Viewer, spec: NumberFilter, request: PageRequest
+    session: AsyncSession,
+    viewer: Viewer,
+    spec: NumberFilter,
+    request: PageRequest,
+    columns: frozenset[str] | None = None,
 ) -> Page[NumberRecord]:
-    """A page of the numbers a filter selects (DomainError if the filter is wrong).
+    """A page of the numbers a filter selects (DomainError if the filter is wrong), its
+    rows of the columns named and the page's own, or of all (None).
 
     Rows, not entities (a third less to load), read through the connection (the
     session's ORM execution path costs a third more for them). The statement comes from
-    `_page_statements` when this filter's has been made before for the same subtree.
+    `_page_statements` when this filter's has been made before for the same subtree and
+    columns.
     """
     dialect = session.get_bind().dialect.name
-    key = _statement_key(dialect, viewer, spec, request)
+    key = _statement_key(dialect, viewer, spec, request, columns)
     query = _page_statements.get(key) if key is not None else None
     if query is None:
-        query = await page_statement(session, viewer, spec, request)
+        query = await page_statement(session, viewer, spec, request, columns)
         if key is not None:
             _keep(key, query)
     else:
@@ -304,9 +328,13 @@ async def page(
 
 
 async def page_statement(
-    session: AsyncSession, viewer: Viewer, spec: NumberFilter, request: PageRequest
+    session: AsyncSession,
+    viewer: Viewer,
+    spec: NumberFilter,
+    request: PageRequest,
+    columns: frozenset[str] | None = None,
 ) -> sa.Select[Any]:
-    """The statement of a page (DomainError if the filter is wrong).
+    """The statement of a page (DomainError if the filter is wrong); `columns` as `page`'s.
 
     Without a prefix, the pools' and states' counters decide how it reads: a scope whose
     pools and states hold M of the N numbers finds a page's first + 1 of them after
@@ -327,7 +355,7 @@ async def page_statement(
         and not _bounded_by_prefix(where)
         and await _holds_most(session, viewer, spec, request)
     )
-    return page_query(dialect, where, request, in_order=in_order)
+    return page_query(dialect, where, request, in_order=in_order, columns=columns)
 
 
 async def _holds_most(
@@ -371,11 +399,16 @@ AFTER = "after_e164"
 
 
 def _statement_key(
-    dialect: str, viewer: Viewer, spec: NumberFilter, request: PageRequest
+    dialect: str,
+    viewer: Viewer,
+    spec: NumberFilter,
+    request: PageRequest,
+    columns: frozenset[str] | None,
 ) -> Hashable | None:
     if any(getattr(spec, name) is not None for name in _LOOKED_UP):
         return None
-    key = (dialect, viewer.at_root, viewer.org_path, spec, request.first, request.after is None)
+    first, after = request.first, request.after is None
+    key = (dialect, viewer.at_root, viewer.org_path, spec, first, after, columns)
     try:
         hash(key)
     except TypeError:
@@ -485,8 +518,9 @@ async def pages_per_organization(
     include_descendants: bool,
     where: Sequence[sa.ColumnElement[bool]],
     request: PageRequest,
+    columns: frozenset[str] | None = None,
 ) -> dict[int, Page[NumberRecord]]:
-    """The same page of numbers for each organization, in one query."""
+    """The same page of numbers for each organization, in one query; `columns` as `page`'s."""
     owner, source = per_organization(org_ids, include_descendants)
     rank = sa.func.row_number().over(partition_by=owner, order_by=Number.e164).label("rank")
     ranked = source.add_columns(Number.id.label("number_id"), rank).where(*where)
@@ -496,7 +530,7 @@ async def pages_per_organization(
         ranked = ranked.where(Number.e164 > str(request.after[0]))
     sub = ranked.subquery()
     query = (
-        sa.select(sub.c.owner_org, *NUMBER_COLUMNS)
+        sa.select(sub.c.owner_org, *selected_columns(columns))
         .join(Number, Number.id == sub.c.number_id)
         .where(sub.c.rank <= request.first + 1)
         .order_by(sub.c.owner_org, Number.e164)

@@ -7,6 +7,7 @@ from domain.errors import Problems
 from domain.pagination import page_request
 from schema.context import Info
 from schema.customer import QuickFilterCount
+from schema.number_columns import page_projection
 from schema.search import (
     NumberConnection,
     NumberFilterInput,
@@ -30,8 +31,9 @@ class SearchQueries:
         ctx = info.context
         request = page_request(first, after, ctx.settings.max_page_size)
         spec = domain_filter(filter)
+        projection = page_projection(info)
         async with ctx.db.read_statements() as session:
-            page = await search.page(session, ctx.viewer, spec, request)
+            page = await search.page(session, ctx.viewer, spec, request, projection.columns)
 
         async def count() -> int:
             async with ctx.db.read_statements() as session:
@@ -40,7 +42,7 @@ class SearchQueries:
                 problems.raise_if_any()
                 return await search.count(session, where)
 
-        return NumberConnection.from_page(page, count)
+        return NumberConnection.from_page(page, count, projection)
 
     @strawberry.field(description="Counts per state for the same filter: the quick-filter tabs.")
     async def number_counts(

@@ -34,6 +34,9 @@ from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 HistoryKey = tuple[int, int, int | None]
 # (organization id, include descendants, filter, page request)
 PoolKey = tuple[int, bool, search.NumberFilter, PageRequest]
+# A pool's key, and the columns its page selects (None: all; domain/search.py, `page`).
+PoolPageKey = tuple[int, bool, search.NumberFilter, PageRequest, frozenset[str] | None]
+PageShape = tuple[bool, search.NumberFilter, PageRequest, frozenset[str] | None]
 
 
 class Loaders:
@@ -73,7 +76,7 @@ class Loaders:
         return DataLoader(self._load_state_counts)
 
     @cached_property
-    def pool_page(self) -> DataLoader[PoolKey, Page[NumberRecord]]:
+    def pool_page(self) -> DataLoader[PoolPageKey, Page[NumberRecord]]:
         return DataLoader(self._load_pool_pages)
 
     @cached_property
@@ -220,15 +223,19 @@ class Loaders:
                     found.update({(org_id, include): c for org_id, c in counts.items()})
         return [found[key] for key in keys]
 
-    async def _load_pool_pages(self, keys: Sequence[PoolKey]) -> list[Page[NumberRecord]]:
-        found: dict[PoolKey, Page[NumberRecord]] = {}
+    async def _load_pool_pages(self, keys: Sequence[PoolPageKey]) -> list[Page[NumberRecord]]:
+        """One query per distinct (include descendants, filter, page, columns)."""
+        shapes: dict[PageShape, list[int]] = defaultdict(list)
+        for org_id, include, spec, request, columns in keys:
+            shapes[(include, spec, request, columns)].append(org_id)
+        found: dict[PoolPageKey, Page[NumberRecord]] = {}
         async with self._db.read_statements() as session:
-            for (include, spec, request), org_ids in _shapes(keys).items():
+            for (include, spec, request, columns), org_ids in shapes.items():
                 where = await self._where(session, spec)
                 pages = await search.pages_per_organization(
-                    session, org_ids, include, where, request
+                    session, org_ids, include, where, request, columns
                 )
-                found.update({(o, include, spec, request): p for o, p in pages.items()})
+                found.update({(o, include, spec, request, columns): p for o, p in pages.items()})
         return [found[key] for key in keys]
 
     async def _load_pool_counts(self, keys: Sequence[PoolKey]) -> list[int]:

@@ -4,7 +4,7 @@ import dataclasses
 import enum
 import functools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -14,13 +14,14 @@ import strawberry
 from domain import allowed, ids
 from domain.events import LiveEvent
 from domain.pagination import Page, encode_cursor, page_request
+from domain.search import PAGE_KEY_COLUMNS
 from models import Capability as CapabilityFlag
 from models import DeletionReason as DeletionReasonModel
 from models import NumberEvent as NumberEventRow
 from models import NumberState as NumberStateModel
 from models import ReservationKind as ReservationKindModel
 from models import ReservationReason as ReservationReasonModel
-from models.numbers import NumberRecord
+from models.numbers import NUMBER_COLUMNS, NumberRecord
 from schema.common import BY_ID_OR_UUID, OWNER_UUID, CountedConnection, Node, PageInfo, UserError
 from schema.context import Info
 from schema.customer import Block, NumberAction, NumberFeature, Registration
@@ -179,20 +180,33 @@ class NumberType(Node):
     )
 
     @classmethod
-    def from_row(cls, row: NumberRecord) -> "NumberType":
+    def from_row(cls, row: NumberRecord, projection: "Projection | None" = None) -> "NumberType":
         """The number of a row, its fields made from the row when first read (`_FIELDS`):
-        a page of 50 pays for the few fields its query selects, not for all 24."""
+        a page of 50 pays for the few fields its query selects, not for all 24.
+
+        A row of some columns only comes with its projection. Its number serves only the
+        fields made of those columns: any other, and `row` itself (what the resolvers
+        read), raise NotSelected."""
         number = cls.__new__(cls)
-        number.row = row
+        if projection is None or projection.columns is None:
+            number.row = row
+            number.__dict__["_made_from"] = (row, _FIELDS)
+        else:
+            number.__dict__["_made_from"] = (row, projection.makers)
         return number
 
     def __getattr__(self, name: str) -> object:
         # Only for a field not made yet (attributes found are never looked up here).
-        make = _FIELDS.get(name)
-        if make is None or "row" not in self.__dict__:
+        made = self.__dict__
+        made_from = made.get("_made_from")
+        if made_from is None:
             raise AttributeError(name)
-        value = make(self.row)
-        self.__dict__[name] = value
+        row, makers = made_from
+        make = makers.get(name)
+        if make is None:
+            raise AttributeError(name)
+        value = make(row)
+        made[name] = value
         return value
 
     @strawberry.field(description="The organization whose pool holds the number.")
@@ -295,6 +309,26 @@ def _lock(row: NumberRecord) -> Lock | None:
     return Lock(remark=row.lock_remark, locked_at=row.locked_at, expires_at=row.expires_at)
 
 
+# Fields of Number that are a column of numbers of their name, read as is.
+_COLUMN_FIELDS = (
+    "e164",
+    "state",
+    "country",
+    "sku",
+    "vendor",
+    "routing",
+    "golden",
+    "ported_in",
+    "visible_to_domain",
+    "tag",
+    "notes",
+    "subscription_uuid",
+    "deletion_reason",
+    "after_hold",
+    "state_changed_at",
+    "capacity",
+)
+
 # Every field of Number (but `row`), made from the row.
 _FIELDS: dict[str, Callable[[NumberRecord], object]] = {
     "id": lambda row: strawberry.ID(ids.encode(TYPE_NAME, row.e164)),
@@ -304,30 +338,63 @@ _FIELDS: dict[str, Callable[[NumberRecord], object]] = {
     "block": Block.of,
     "registration": Registration.of,
     "features": NumberFeature.all_of,
-    **{
-        name: operator.attrgetter(name)
-        for name in (
-            "e164",
-            "state",
-            "country",
-            "sku",
-            "vendor",
-            "routing",
-            "golden",
-            "ported_in",
-            "visible_to_domain",
-            "tag",
-            "notes",
-            "subscription_uuid",
-            "deletion_reason",
-            "after_hold",
-            "state_changed_at",
-            "capacity",
-        )
-    },
+    **{name: operator.attrgetter(name) for name in _COLUMN_FIELDS},
 }
 if set(_FIELDS) != {f.name for f in dataclasses.fields(NumberType) if f.init} - {"row"}:
     raise TypeError("schema/numbers.py: _FIELDS must make every field of Number")
+
+# The columns each field made from a few of them reads. A page whose selection asks for
+# none but these fields selects just their columns (schema/number_columns.py); any field
+# not named here (the objects made of many columns, the resolvers that read the row, a
+# field added later) needs the whole row.
+FIELD_COLUMNS: dict[str, frozenset[str]] = {
+    "id": frozenset({"e164"}),
+    "capabilities": frozenset({"capabilities"}),
+    **{name: frozenset({name}) for name in _COLUMN_FIELDS},
+}
+_EVERY_COLUMN = frozenset(column.name for column in NUMBER_COLUMNS)
+if not set(FIELD_COLUMNS) <= set(_FIELDS) or any(
+    not columns <= _EVERY_COLUMN for columns in FIELD_COLUMNS.values()
+):
+    raise TypeError("schema/numbers.py: FIELD_COLUMNS must name fields of Number and columns")
+
+
+class NotSelected(RuntimeError):
+    """A field of Number read from a row that lacks its columns, or the row itself read
+    from a number of some columns: the selection's analysis (schema/number_columns.py)
+    let a page select too few. Not an AttributeError, which a getattr with a default or
+    a hasattr would take for a field that is not there."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Projection:
+    """The columns a page of numbers selects (None: all of them), and how its rows make
+    the fields of Number: those whose columns they lack raise NotSelected."""
+
+    columns: frozenset[str] | None
+    makers: Mapping[str, Callable[[NumberRecord], object]]
+
+
+FULL_ROW = Projection(None, _FIELDS)
+
+
+@functools.lru_cache(maxsize=1024)
+def projection(columns: frozenset[str]) -> Projection:
+    """The projection of rows of these columns and the page's own (PAGE_KEY_COLUMNS)."""
+    columns = columns | PAGE_KEY_COLUMNS
+    makers = {
+        name: make if FIELD_COLUMNS.get(name, _EVERY_COLUMN) <= columns else _refusal(name, columns)
+        for name, make in _FIELDS.items()
+    }
+    makers["row"] = _refusal("row", columns)
+    return Projection(columns, makers)
+
+
+def _refusal(name: str, columns: frozenset[str]) -> Callable[[NumberRecord], object]:
+    def refuse(_row: NumberRecord) -> object:
+        raise NotSelected(f"Number.{name} read from a row of the columns {sorted(columns)}")
+
+    return refuse
 
 
 @strawberry.type

@@ -108,17 +108,19 @@ class OrganizationType(Node):
         after: str | None = None,
         include_descendants: bool | None = False,
     ) -> Annotated["NumberConnection", strawberry.lazy("schema.search")]:
+        from schema.number_columns import page_projection
         from schema.search import NumberConnection, domain_filter
 
         ctx = info.context
         request = page_request(first, after, ctx.settings.max_page_size)
         key = (self.row.id, bool(include_descendants), domain_filter(filter), request)
-        page = await ctx.loaders.pool_page.load(key)
+        projection = page_projection(info)
+        page = await ctx.loaders.pool_page.load((*key, projection.columns))
 
         async def count() -> int:
             return await ctx.loaders.pool_count.load(key)
 
-        return NumberConnection.from_page(page, count)
+        return NumberConnection.from_page(page, count, projection)
 
     @strawberry.field(
         description="One row per series this organization holds numbers of, in its own pool."

@@ -13,7 +13,14 @@ from models import QuickFilter as QuickFilterModel
 from models.numbers import NumberRecord
 from schema.common import BY_ID_OR_UUID, CountedConnection, PageInfo
 from schema.customer import QuickFilter, QuickFilterCount, RegistrationStatus
-from schema.numbers import Capability, DeletionReason, NumberState, NumberType, ReservationReason
+from schema.numbers import (
+    Capability,
+    DeletionReason,
+    NumberState,
+    NumberType,
+    Projection,
+    ReservationReason,
+)
 
 PATTERN_HELP = """pattern: digits with an optional leading "+" and "*" wildcards, "*" standing
 for any run of digits. Without "*": a leading "+" matches from the start
@@ -129,9 +136,14 @@ class NumberConnection(CountedConnection):
 
     @classmethod
     def from_page(
-        cls, page: Page[NumberRecord], count: Callable[[], Awaitable[int]]
+        cls,
+        page: Page[NumberRecord],
+        count: Callable[[], Awaitable[int]],
+        projection: Projection | None = None,
     ) -> "NumberConnection":
-        edges = [NumberEdge(node=NumberType.from_row(row)) for row in page.rows]
+        """The connection of a page, its rows of `projection`'s columns or of all (None).
+        Its edges and page info read the rows' e164 alone, a column every page has."""
+        edges = [NumberEdge(node=NumberType.from_row(row, projection)) for row in page.rows]
         ends = (
             [encode_cursor(page.rows[0].e164), encode_cursor(page.rows[-1].e164)] if edges else []
         )

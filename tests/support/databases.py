@@ -107,22 +107,26 @@ async def empty_postgresql(url: str) -> None:
 
 
 class StatementCounter:
-    """Counts the SQL statements a database runs while `counting` is on."""
+    """Counts the SQL statements a database runs, and keeps their text (`sql`), since the
+    last reset."""
 
     def __init__(self, db: Database) -> None:
         self._engines = [engine.sync_engine for engine in db.engines]
         self.count = 0
+        self.sql: list[str] = []
         for engine in self._engines:
             sa.event.listen(engine, "before_cursor_execute", self._on_execute)
 
-    def _on_execute(self, *_args: Any) -> None:
+    def _on_execute(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         # The differential test's second run of a query (NUMBRA_DIFFERENTIAL=1) is not
         # the request's own work.
         if not PLAIN.get():
             self.count += 1
+            self.sql.append(statement)
 
     def reset(self) -> None:
         self.count = 0
+        self.sql = []
 
     def close(self) -> None:
         for engine in self._engines:
