@@ -195,20 +195,6 @@ class NumberType(Node):
             number.__dict__["_made_from"] = (row, projection.makers)
         return number
 
-    def __getattr__(self, name: str) -> object:
-        # Only for a field not made yet (attributes found are never looked up here).
-        made = self.__dict__
-        made_from = made.get("_made_from")
-        if made_from is None:
-            raise AttributeError(name)
-        row, makers = made_from
-        make = makers.get(name)
-        if make is None:
-            raise AttributeError(name)
-        value = make(row)
-        made[name] = value
-        return value
-
     @strawberry.field(description="The organization whose pool holds the number.")
     async def organization(self, info: Info) -> OrganizationType:
         org = await _organization(info, self.row.organization_id)
@@ -342,6 +328,37 @@ _FIELDS: dict[str, Callable[[NumberRecord], object]] = {
 }
 if set(_FIELDS) != {f.name for f in dataclasses.fields(NumberType) if f.init} - {"row"}:
     raise TypeError("schema/numbers.py: _FIELDS must make every field of Number")
+
+
+class _Made:
+    """A field of a number made from its row when first read, then kept in the number's
+    own attributes (which a non-data descriptor's class attribute gives way to). One per
+    field, on the class: an attribute lookup that misses (the awaitable checks' `__await__`,
+    say) fails in C, as on any object, rather than in a Python `__getattr__`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, number: object, owner: type | None = None) -> object:
+        if number is None:
+            return self
+        made = number.__dict__
+        made_from = made.get("_made_from")
+        if made_from is None:
+            raise AttributeError(self.name)
+        row, makers = made_from
+        make = makers.get(self.name)
+        if make is None:
+            raise AttributeError(self.name)
+        value = make(row)
+        made[self.name] = value
+        return value
+
+
+for _name in (*_FIELDS, "row"):
+    setattr(NumberType, _name, _Made(_name))
 
 # The columns each field made from a few of them reads. A page whose selection asks for
 # none but these fields selects just their columns (schema/number_columns.py); any field
