@@ -24,11 +24,10 @@ from resolvers.terms import TermMutations
 from resolvers.tokens import TokenMutations, TokenQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.common import DATETIME
-from schema.errors import ErrorPolicy, log_unexpected
-from schema.extensions import limit_extensions
+from schema.errors import log_unexpected
+from schema.extensions import request_pipeline
 from schema.fast_execution import FastExecutor
 from schema.inputs import compile_inputs
-from schema.nul_refusal import NUL_REFUSAL
 from settings import Settings
 
 
@@ -87,9 +86,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         extensions=[
-            *limit_extensions(settings.max_query_depth, settings.max_aliases, settings.max_tokens),
-            *NUL_REFUSAL,
-            ErrorPolicy,
+            request_pipeline(settings.max_query_depth, settings.max_aliases, settings.max_tokens)
         ],
         execution_context_class=FastExecutor if settings.fast_execution else None,
     )

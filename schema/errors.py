@@ -30,6 +30,7 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError, ErrorCode
 from models.database import is_storage_full, is_unavailable
@@ -89,23 +90,28 @@ class ErrorPolicy(SchemaExtension):
     """
 
     def on_operation(self) -> Iterator[None]:
-        context: Any = self.execution_context.context
-        try:
-            yield
-        except GraphQLError:
-            # The cached parser raises a syntax error (or too many tokens) out of this hook
-            # instead of returning it as a result: bad input all the same.
-            _refuse(context)
-            raise
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        if result.data is None and all(error.path is None for error in result.errors):
-            # Nothing ran: the document did not parse or validate.
-            _refuse(context)
-            return
-        request_id = getattr(context, "request_id", "-")
-        result.errors = [public_error(error, request_id) for error in result.errors]
+        yield from error_policy(self.execution_context)
+
+
+def error_policy(execution_context: ExecutionContext) -> Iterator[None]:
+    """ErrorPolicy's hook, around an operation (schema/extensions.py runs it too)."""
+    context: Any = execution_context.context
+    try:
+        yield
+    except GraphQLError:
+        # The cached parser raises a syntax error (or too many tokens) out of this hook
+        # instead of returning it as a result: bad input all the same.
+        _refuse(context)
+        raise
+    result = execution_context.result
+    if result is None or not result.errors:
+        return
+    if result.data is None and all(error.path is None for error in result.errors):
+        # Nothing ran: the document did not parse or validate.
+        _refuse(context)
+        return
+    request_id = getattr(context, "request_id", "-")
+    result.errors = [public_error(error, request_id) for error in result.errors]
 
 
 def _refuse(context: Any) -> None:

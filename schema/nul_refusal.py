@@ -7,8 +7,7 @@ variables refuses it in what they carry, before execution. Both answer as graphq
 does for a value it cannot coerce.
 """
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -19,7 +18,6 @@ from graphql import (
     get_named_type,
     get_operation_ast,
 )
-from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.types import ExecutionContext
 
 NUL = "\x00"
@@ -37,15 +35,13 @@ class NulInLiterals(ValidationRule):
             self.report_error(GraphQLError(message, node))
 
 
-class NulInVariables(SchemaExtension):
-    """Answers an operation whose variables carry a NUL with errors, instead of running it."""
-
-    def on_execute(self) -> Iterator[None]:
-        errors = _variable_errors(self.execution_context)
-        if errors:
-            # A result set before execution is the answer: strawberry runs nothing.
-            self.execution_context.result = ExecutionResult(data=None, errors=errors)
-        yield
+def refuse_nul_variables(context: ExecutionContext) -> None:
+    """Answers an operation whose variables carry a NUL with errors, instead of running it
+    (called as execution starts)."""
+    errors = _variable_errors(context)
+    if errors:
+        # A result set before execution is the answer: strawberry runs nothing.
+        context.result = ExecutionResult(data=None, errors=errors)
 
 
 def _variable_errors(context: ExecutionContext) -> list[GraphQLError]:
@@ -75,9 +71,3 @@ def _paths_to_nul(value: Any, path: str) -> Iterator[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _paths_to_nul(item, f"{path}[{index}]")
-
-
-NUL_REFUSAL: list[Callable[[], SchemaExtension]] = [
-    functools.partial(AddValidationRules, [NulInLiterals]),
-    NulInVariables,
-]

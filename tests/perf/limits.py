@@ -3,7 +3,7 @@
 strawberry's QueryDepthLimiter and MaxAliasesLimiter make new validation rule classes
 each time they are constructed. Listed as per-request factories they would hand every
 request new classes, and the ValidationCache (keyed on schema, document and rule
-classes) would never hit. `schema.extensions.limit_extensions` builds the classes once;
+classes) would never hit. `schema.extensions.request_pipeline` builds the classes once;
 this benchmark shows what that buys on one core, for three schemas:
 
 * none:  the same Query and Mutation with only the parser and validation caches;
