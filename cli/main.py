@@ -3,11 +3,11 @@
 import asyncio
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cli import csv_commands, database
+from cli import csv_commands, database, serving
 from cli._common import configure, err, require_database
 from cli.command_classes import Command, Group
 from cli.failures import Failure
@@ -97,19 +97,22 @@ def serve(
             raise Failure("The database has no root organization yet: run `numbra migrate`.")
     log.info("serving GraphiQL on http://%s:%s/graphql", host, port)
     _announce_first_token(token)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_config": None,
+        # Numbra writes its own access line (web/logging.py), with the request id.
+        "access_log": False,
+        "proxy_headers": True,
+        # Bounds on slow and oversized request heads (web/http_protocol.py).
+        "http": "web.http_protocol:GuardedHttpToolsProtocol",
+    }
     with shared_counters(workers):
-        uvicorn.run(
-            "web.main:app",
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=None,
-            # Numbra writes its own access line (web/logging.py), with the request id.
-            access_log=False,
-            proxy_headers=True,
-            # Bounds on slow and oversized request heads (web/http_protocol.py).
-            http="web.http_protocol:GuardedHttpToolsProtocol",
-        )
+        if workers > 1 and serving.spreads_connections():
+            serving.run_workers(uvicorn.Config("web.main:app", **options))
+        else:
+            uvicorn.run("web.main:app", **options)
 
 
 @app.command(cls=Command)
