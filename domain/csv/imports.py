@@ -24,11 +24,13 @@ is counted all the same.
 """
 
 import asyncio
+import enum
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO, cast
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -358,6 +360,42 @@ _ORGANIZATION_COLUMN = {
 }
 
 
+def _standing_update(names: tuple[str, ...]) -> sa.Update:
+    table = _NUMBERS.c
+    return (
+        sa.update(_NUMBERS)
+        .where(table.e164 == sa.bindparam("v_key"))
+        .values({name: sa.bindparam(f"v_{name}", type_=table[name].type) for name in names})
+    )
+
+
+def _standing_update_from_json(names: tuple[str, ...]) -> sa.Update:
+    """UPDATE numbers SET … FROM jsonb_to_recordset(:rows) AS v(v_key text, v_… type, …)
+    WHERE e164 = v_key: PostgreSQL reads each cell as its column's type."""
+    table = _NUMBERS.c
+    rows = sa.cast(sa.bindparam("rows", type_=sa.Text), postgresql.JSONB)
+    given = sa.func.jsonb_to_recordset(rows).table_valued(
+        sa.column("v_key", sa.Text), *(sa.column(f"v_{n}", table[n].type) for n in names)
+    )
+    given = given.render_derived(name="v", with_types=True)
+    return (
+        sa.update(_NUMBERS)
+        .where(table.e164 == given.c.v_key)
+        .values({name: given.c[f"v_{name}"] for name in names})
+    )
+
+
+def _json_cell(value: object) -> object:
+    """A state column's value as its column stores it, in JSON (PostgreSQL parses it)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
 class _Writer:
     """Inserts checked rows into one pool, with one ADDED event per number."""
 
@@ -403,8 +441,13 @@ class _Writer:
         return len(values)
 
     async def _standing(self, session: AsyncSession, rows: Sequence[Row]) -> None:
-        """Fill the state columns of the rows not AVAILABLE: one UPDATE, many parameter
-        sets, per kind of state (each sets the same columns)."""
+        """Fill the state columns of the rows not AVAILABLE, per kind of state (each sets
+        the same columns): on PostgreSQL one UPDATE … FROM the rows sent as one JSON
+        parameter; on SQLite one UPDATE with many parameter sets.
+
+        Not a statement per row on PostgreSQL: each runs the statement triggers that keep
+        the counts (~2 ms a statement: 20 s of a million-row import with every tenth LOCKED).
+        """
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             if row.standing is None or not row.standing.values:
@@ -413,14 +456,13 @@ class _Writer:
             params = by_columns.setdefault(tuple(sorted(values)), [])
             cells = {f"v_{name}": value for name, value in values.items()}
             params.extend({"v_key": number, **cells} for number in row.numbers)
-        table = _NUMBERS.c
+        sqlite = session.get_bind().dialect.name == "sqlite"
         for names, params in by_columns.items():
-            update = (
-                sa.update(_NUMBERS)
-                .where(table.e164 == sa.bindparam("v_key"))
-                .values({name: sa.bindparam(f"v_{name}", type_=table[name].type) for name in names})
-            )
-            await session.execute(update, params)
+            if sqlite:
+                await session.execute(_standing_update(names), params)
+            else:
+                rows_json = json.dumps([{k: _json_cell(v) for k, v in p.items()} for p in params])
+                await session.execute(_standing_update_from_json(names), {"rows": rows_json})
 
     async def _numbers(
         self, session: AsyncSession, values: list[tuple[Any, ...]]
