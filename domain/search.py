@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, UnaryExpression
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from domain import ids, lookups, organizations, patterns, phone, quick_filters
 from domain.access import Viewer
@@ -235,6 +236,38 @@ def _bounded_by_prefix(where: Sequence[sa.ColumnElement[bool]]) -> bool:
     )
 
 
+def walk_in_order(
+    dialect: str, where: Sequence[sa.ColumnElement[bool]]
+) -> list[sa.ColumnElement[bool]]:
+    """The filter, for a statement that must walk numbers in e164 order (its
+    low-cardinality columns kept off their indexes)."""
+    return [_off_index(dialect, clause) for clause in where]
+
+
+def read_all_in_order(
+    dialect: str, where: Sequence[sa.ColumnElement[bool]]
+) -> list[sa.ColumnElement[bool]]:
+    """The filter, for pages that read everything it selects (an export), each page on
+    from the last one's end in e164 order: `walk_in_order`'s, and on PostgreSQL a pool
+    column `IN (subquery)` as `= ANY (ARRAY(subquery))`, run once. As a semi-join,
+    PostgreSQL hashes the subtree's pools and joins the walk to them, losing its order:
+    every page then sorted all the numbers after the cursor."""
+    if dialect == "postgresql":
+        where = [visitors.replacement_traverse(clause, {}, _any_of_array) for clause in where]
+    return walk_in_order(dialect, where)
+
+
+def _any_of_array(element: Any, **_kw: Any) -> Any:
+    if (
+        isinstance(element, BinaryExpression)
+        and element.operator is operators.in_op
+        and isinstance(element.right, ScalarSelect)
+        and _numbers_column(element.left, _LOW_CARDINALITY)
+    ):
+        return element.left == sa.any_(sa.func.array(element.right))
+    return None
+
+
 def _off_index(dialect: str, clause: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """`clause` with its low-cardinality columns as expressions no index on them serves,
     of the same values: SQLite's unary `+`; on PostgreSQL `+ 0` on the integer ones."""
@@ -290,7 +323,7 @@ def page_query(
     `page_statement`). tests/domain/test_search_plans.py checks the plans.
     """
     if in_order or _bounded_by_prefix(where):
-        where = [_off_index(dialect, clause) for clause in where]
+        where = walk_in_order(dialect, where)
     query = sa.select(*selected_columns(columns)).where(*where)
     if request.after is not None:
         query = query.where(Number.e164 > sa.bindparam(AFTER, str(request.after[0])))

@@ -16,8 +16,9 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 
+from domain import search
 from models import Capability, FeatureKind, Number, Organization, Series
 
 PAGE_SIZE = 5_000
@@ -186,70 +187,85 @@ def features_text(stored: str | dict[str, Any]) -> str:
     )
 
 
-def _query(
-    where: Sequence[sa.ColumnElement[bool]], after: str | None, limit: int
+def page_statement(
+    dialect: str, where: Sequence[sa.ColumnElement[bool]], after: str | None, limit: int
 ) -> sa.Select[*tuple[Any, ...]]:
-    # Aliases throughout: the filter's subqueries select from `organizations`, and
-    # must not be correlated with the organizations joined here.
-    pool, holder, owner = aliased(Organization), aliased(Organization), aliased(Organization)
-    query = (
-        sa.select(
-            *(
-                _raw(column)
-                for column in (
-                    Number.e164,
-                    Number.state,
-                    Number.country,
-                    Number.sku,
-                    Number.vendor,
-                    Number.capabilities,
-                    Number.routing,
-                    Number.golden,
-                    Number.ported_in,
-                    Number.visible_to_domain,
-                    Number.tag,
-                    Number.notes,
-                    pool.uuid,
-                    Series.prefix,
-                    Number.reservation_kind,
-                    Number.reservation_reason,
-                    holder.uuid,
-                    Number.reservation_tag,
-                    Number.reservation_remark,
-                    Number.reserved_at,
-                    Number.expires_at,
-                    Number.did_reservation_uuid,
-                    Number.locked_at,
-                    Number.lock_remark,
-                    Number.subscription_uuid,
-                    owner.uuid,
-                    Number.deletion_reason,
-                    Number.state_changed_at,
-                    Number.held_for_subscription_uuid,
-                    Number.billing_period_months,
-                    Number.paid_until,
-                    Number.billing_cycles,
-                    Number.cancelled_at,
-                    Number.block_reason,
-                    Number.blocked_at,
-                    Number.blocked_until,
-                    Number.block_remark,
-                    Number.registration_status,
-                    Number.registration_identity_ref,
-                    Number.capacity,
-                    Number.features,
-                )
-            )
-        )
-        .join(pool, pool.id == Number.organization_id)
-        .outerjoin(Series, Series.id == Number.series_id)
-        .outerjoin(holder, holder.id == Number.reserved_for_id)
-        .outerjoin(owner, owner.id == Number.owner_id)
-        .where(*where)
-    )
+    """A page of the export: the next `limit` numbers after `after`, in e164 order.
+
+    Numbers alone in FROM, walked in e164 order whatever the statistics say (the
+    filter's low-cardinality columns kept off their indexes, as a search's prefix walk
+    does), their pool, holder, owner and series read by a subquery each: every page reads
+    on from where the last stopped, so an export reads each number once. Joined
+    instead, SQLite's planner started from the organizations (a handful of rows), read
+    the whole pool through its index and sorted it for every page of 5,000: a million
+    numbers took 78 s, most of it sorting the same rows again.
+    """
+    where = search.read_all_in_order(dialect, where)
+    query = sa.select(
+        *(_raw(column) for column in _LEADING),
+        _organization_uuid(Number.organization_id),
+        _raw(sa.select(Series.prefix).where(Series.id == Number.series_id).scalar_subquery()),
+        *(_raw(column) for column in _RESERVATION),
+        _organization_uuid(Number.reserved_for_id),
+        *(_raw(column) for column in _MIDDLE),
+        _organization_uuid(Number.owner_id),
+        *(_raw(column) for column in _TRAILING),
+    ).where(*where)
     if after is not None:
         query = query.where(Number.e164 > after)
     return query.order_by(Number.e164).limit(limit)
+
+
+def _organization_uuid(column: QueryableAttribute[Any]) -> Any:
+    # Aliased: the filter's subqueries select from `organizations` too.
+    organization = aliased(Organization)
+    return _raw(sa.select(organization.uuid).where(organization.id == column).scalar_subquery())
+
+
+# The columns of numbers an export writes, in its order, around the organizations' and
+# the series' (read by subqueries).
+_LEADING = (
+    Number.e164,
+    Number.state,
+    Number.country,
+    Number.sku,
+    Number.vendor,
+    Number.capabilities,
+    Number.routing,
+    Number.golden,
+    Number.ported_in,
+    Number.visible_to_domain,
+    Number.tag,
+    Number.notes,
+)
+_RESERVATION = (Number.reservation_kind, Number.reservation_reason)
+_MIDDLE = (
+    Number.reservation_tag,
+    Number.reservation_remark,
+    Number.reserved_at,
+    Number.expires_at,
+    Number.did_reservation_uuid,
+    Number.locked_at,
+    Number.lock_remark,
+    Number.subscription_uuid,
+)
+_TRAILING = (
+    Number.deletion_reason,
+    Number.state_changed_at,
+    Number.held_for_subscription_uuid,
+    Number.billing_period_months,
+    Number.paid_until,
+    Number.billing_cycles,
+    Number.cancelled_at,
+    Number.block_reason,
+    Number.blocked_at,
+    Number.blocked_until,
+    Number.block_remark,
+    Number.registration_status,
+    Number.registration_identity_ref,
+    Number.capacity,
+    Number.features,
+)
 
 
 def _format(rows: Iterable[Sequence[Any]]) -> str:
@@ -288,10 +304,11 @@ async def csv_chunks(
     page_size = PAGE_SIZE
     # Core rows, not the ORM's: the ORM's bookkeeping per row would double the cost.
     connection = await session.connection()
+    dialect = connection.dialect.name
     yield header()
     after: str | None = None
     while True:
-        rows = (await connection.execute(_query(where, after, page_size))).all()
+        rows = (await connection.execute(page_statement(dialect, where, after, page_size))).all()
         if not rows:
             return
         yield _format(rows)

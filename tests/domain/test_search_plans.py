@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from domain import ids, organizations, search
 from domain.access import Viewer
 from domain.clock import ManualClock
+from domain.csv import exports
 from domain.errors import Problems
 from domain.pagination import PageRequest
 from models import Capability, NumberState, Organization, OrganizationKind, Role
@@ -205,3 +206,47 @@ async def test_a_page_without_a_prefix_walks_e164_in_a_big_pool_and_reads_a_smal
     plan = await _statement_plan(db, customer, replace(spec, states=None, capabilities=None))
     assert "ix_numbers_organization_id" in plan, plan
     assert "sqlite_autoindex_numbers_1" not in plan, plan
+
+
+# ---- exports: every page reads on from where the last stopped ----
+
+
+async def _export_plan(db: Database, viewer: Viewer, spec: search.NumberFilter) -> str:
+    async with db.read() as session:
+        problems = Problems()
+        where = await search.build(session, viewer, spec, problems)
+        problems.raise_if_any()
+        query = exports.page_statement(db.engine.dialect.name, where, "+6560010000", 5_000)
+        compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+        explain = "EXPLAIN QUERY PLAN" if db.is_sqlite else "EXPLAIN"
+        rows = await session.execute(sa.text(f"{explain} {compiled}"))
+        return "\n".join(str(row[-1] if db.is_sqlite else row[0]) for row in rows)
+
+
+@pytest.mark.slow
+async def test_an_export_walks_the_numbers_in_e164_order_whatever_the_statistics(
+    db: Database, clock: ManualClock
+) -> None:
+    """A page of an export reads on in e164 order from the last page's end, for the whole
+    inventory and for one pool: no page reads and sorts the pool again (a million
+    numbers took 78 s on SQLite that way, the same rows sorted for every page)."""
+    root, big = await _stock(db, clock)
+    if db.is_sqlite:
+        await _mislead_sqlite(db)
+    else:
+        await db.refresh_statistics()
+    admin = Viewer(0, "root admin", Role.ADMIN, root.id, root.path)
+    tenant = Viewer(0, "big admin", Role.ADMIN, big.id, big.path)
+    by_org = search.NumberFilter(organization_id=ids.encode(organizations.TYPE_NAME, big.uuid))
+    for viewer, spec in (
+        (admin, search.NumberFilter()),
+        (tenant, search.NumberFilter()),
+        (admin, by_org),
+    ):
+        plan = await _export_plan(db, viewer, spec)
+        if db.is_sqlite:
+            assert "SEARCH numbers USING INDEX sqlite_autoindex_numbers_1 (e164>?)" in plan, plan
+            assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+        else:
+            assert "Index Scan using uq_numbers_e164" in plan, plan
+            assert "Sort" not in plan, plan
