@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.search import per_organization
-from models import Number, NumberState
-from models.numbers import NumberStateCount
+from models import NumberState
+from models.numbers import NumberSeriesCount, NumberStateCount
 
 
 @dataclass(frozen=True)
@@ -23,21 +23,21 @@ class AllocationRow:
 async def allocations(
     session: AsyncSession, org_ids: Sequence[int]
 ) -> dict[int, list[AllocationRow]]:
-    """Per organization, one row per series its own pool holds numbers of."""
-    unused = sa.func.sum(sa.case((Number.state == NumberState.AVAILABLE, 1), else_=0))
+    """Per organization, one row per series its own pool holds numbers of (not DELETED),
+    summed from the counters the triggers keep."""
+    counted = NumberSeriesCount
+    allocated = sa.cast(sa.func.sum(counted.allocated), sa.BigInteger)
+    unused = sa.cast(sa.func.sum(counted.unused), sa.BigInteger)
     query = (
-        sa.select(Number.organization_id, Number.series_id, sa.func.count(), unused)
-        .where(
-            Number.organization_id.in_(org_ids),
-            Number.state != NumberState.DELETED,
-            Number.series_id.is_not(None),
-        )
-        .group_by(Number.organization_id, Number.series_id)
-        .order_by(Number.organization_id, Number.series_id)
+        sa.select(counted.organization_id, counted.series_id, allocated, unused)
+        .where(counted.organization_id.in_(org_ids))
+        .group_by(counted.organization_id, counted.series_id)
+        .having(allocated > 0)
+        .order_by(counted.organization_id, counted.series_id)
     )
     found: dict[int, list[AllocationRow]] = defaultdict(list)
-    for org_id, series_id, allocated, free in await session.execute(query):
-        found[org_id].append(AllocationRow(org_id, series_id, allocated, int(free or 0)))
+    for org_id, series_id, held, free in await session.execute(query):
+        found[org_id].append(AllocationRow(org_id, series_id, held, free))
     return found
 
 

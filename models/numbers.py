@@ -286,6 +286,25 @@ class NumberStateCount(Base):
         return sa.cast(sa.func.sum(cls.count), sa.BigInteger)
 
 
+class NumberSeriesCount(Base):
+    """Per pool and series, its numbers not DELETED (allocated) and of those the AVAILABLE
+    (unused), kept by triggers on numbers (migration 0019) the way NumberStateCount's
+    are: slot 0 on SQLite, a slot per writing statement on PostgreSQL, folded back into
+    slot 0 as they go. Numbers of no series are not counted."""
+
+    __tablename__ = "number_series_counts"
+
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True
+    )
+    series_id: Mapped[int] = mapped_column(primary_key=True)
+    slot: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    allocated: Mapped[int] = mapped_column(sa.BigInteger)
+    unused: Mapped[int] = mapped_column(sa.BigInteger)
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
 class NumberQuickFilterCount(Base):
     """How many numbers each pool holds in each quick-filter tab, kept by triggers on numbers
     (migration 0015) the way NumberStateCount's are: slot 0 on SQLite, a slot per writing

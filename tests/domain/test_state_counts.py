@@ -13,14 +13,15 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import allocation, numbers, quick_filters
+from domain import allocation, inventory, numbers, quick_filters, series
 from domain.clock import ManualClock
 from domain.csv import imports
 from domain.details import NumberDetails
 from domain.notices import NoticeRules
 from domain.sweep import sweep
-from models import Number, OrganizationKind, QuickFilter
+from models import Number, NumberState, Organization, OrganizationKind, QuickFilter
 from models.database import Database
 from models.numbers import NumberQuickFilterCount, NumberStateCount
 from tests.support.api import Api, gid
@@ -90,11 +91,45 @@ async def move(actions: Actions, name: str, e164: str) -> None:
 
 
 async def customer_with(db: Database, clock: ManualClock, added: list[str]) -> Actions:
-    """A customer below the root; `added` AVAILABLE numbers in the root's pool."""
+    """A customer below the root; `added` AVAILABLE numbers in the root's pool, of the
+    series +656100 (the imported ones too)."""
     world = await World.create(db, clock)
+    async with db.write() as session:
+        await series.create(
+            session, world.caller.viewer, clock, name="SG 6100", prefix="+656100", country="SG"
+        )
     actions = Actions(world, await world.org("Customer", OrganizationKind.CUSTOMER))
     await world.add_named(added)
     return actions
+
+
+async def series_counters_and_numbers(
+    db: Database,
+) -> tuple[dict[tuple[int, int], tuple[int, int]], dict[tuple[int, int], tuple[int, int]]]:
+    """(organization, series) → (allocated, unused), from the counters (migration 0019)
+    and from the numbers."""
+    async with db.read() as session:
+        rows = await inventory.allocations(session, [org.id for org in await _pools(session)])
+        kept = {
+            (r.organization_id, r.series_id): (r.allocated, r.unused)
+            for found in rows.values()
+            for r in found
+        }
+        counted = await session.execute(
+            sa.select(
+                Number.organization_id,
+                Number.series_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((Number.state == NumberState.AVAILABLE, 1), else_=0)),
+            )
+            .where(Number.series_id.is_not(None), Number.state != NumberState.DELETED)
+            .group_by(Number.organization_id, Number.series_id)
+        )
+        return kept, {(org, sid): (n, int(free)) for org, sid, n, free in counted}
+
+
+async def _pools(session: AsyncSession) -> list[Organization]:
+    return list((await session.scalars(sa.select(Organization))).all())
 
 
 async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_change(
@@ -109,6 +144,9 @@ async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_chang
             kept, counted = await counters_and_numbers(db)
             assert kept == counted
             assert (tabs := await tab_counters_and_numbers(db))[0] == tabs[1]
+            kept_series, counted_series = await series_counters_and_numbers(db)
+            assert kept_series == counted_series
+            assert counted_series  # the moves left numbers of the series somewhere
     report = await imports.import_csv(db, actions.world.caller, io.StringIO(IMPORTED))
     assert report.added == 5
     clock.advance(timedelta(days=800))
@@ -117,6 +155,8 @@ async def test_counters_equal_a_count_of_the_numbers_through_every_kind_of_chang
     assert kept == counted
     kept_tabs, counted_tabs = await tab_counters_and_numbers(db)
     assert kept_tabs == counted_tabs
+    kept_series, counted_series = await series_counters_and_numbers(db)
+    assert kept_series == counted_series
 
     # The counters' answer and a count over the numbers (country forces one) agree.
     for pools in ({}, {"organizationId": gid(customer), "includeDescendants": True}):

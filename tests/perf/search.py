@@ -285,6 +285,13 @@ INSERT INTO number_state_counts (organization_id, state, slot, count)
 SELECT organization_id, state, 0, count(*) FROM numbers GROUP BY organization_id, state
 """
 
+_RECOUNT_SERIES_SQL = """
+INSERT INTO number_series_counts (organization_id, series_id, slot, allocated, unused)
+SELECT organization_id, series_id, 0, sum(CASE WHEN state <> 'DELETED' THEN 1 ELSE 0 END),
+       sum(CASE WHEN state = 'AVAILABLE' THEN 1 ELSE 0 END)
+FROM numbers WHERE series_id IS NOT NULL GROUP BY organization_id, series_id
+"""
+
 _ORPHANS_SQL = """
 SELECT count(*) FROM numbers
 LEFT JOIN organizations AS pool ON pool.id = numbers.organization_id
@@ -460,8 +467,9 @@ async def _build(url: str, size: Size, shape: Shape) -> Built:
             },
         )
         if dialect == "postgresql":
-            # The triggers that keep the per-state counters were off with the rest.
+            # The triggers that keep the counters were off with the rest.
             await session.execute(sa.text(_RECOUNT_SQL))
+            await session.execute(sa.text(_RECOUNT_SERIES_SQL))
             await _recount_tabs(session)
         seconds["numbers"] = time.perf_counter() - start
         start = time.perf_counter()

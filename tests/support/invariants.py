@@ -56,7 +56,7 @@ from models import (
     Series,
 )
 from models.database import Database
-from models.numbers import NumberQuickFilterCount, NumberStateCount
+from models.numbers import NumberQuickFilterCount, NumberSeriesCount, NumberStateCount
 
 # On PostgreSQL every query of a check reads the same snapshot.
 ONE_SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
@@ -259,7 +259,48 @@ async def _counts(session: AsyncSession, expected_total: int | None) -> list[str
             for org, state in wrong[:EXAMPLES]
         ]
         violations.append(_line(len(wrong), "per-pool state count(s) wrong", examples))
-    return violations + await _tab_counts(session)
+    return violations + await _tab_counts(session) + await _series_counts(session)
+
+
+async def _series_counts(session: AsyncSession) -> list[str]:
+    """The per-pool series counters (migration 0019) agree with the numbers."""
+    actual = {
+        (org, series): (int(allocated), int(unused))
+        for org, series, allocated, unused in await session.execute(
+            sa.select(
+                Number.organization_id,
+                Number.series_id,
+                sa.func.sum(sa.case((Number.state != NumberState.DELETED, 1), else_=0)),
+                sa.func.sum(sa.case((Number.state == NumberState.AVAILABLE, 1), else_=0)),
+            )
+            .where(Number.series_id.is_not(None))
+            .group_by(Number.organization_id, Number.series_id)
+        )
+        if allocated or unused
+    }
+    allocated, unused = (
+        sa.func.sum(NumberSeriesCount.allocated),
+        sa.func.sum(NumberSeriesCount.unused),
+    )
+    kept = {
+        (org, series): (int(a), int(u))
+        for org, series, a, u in await session.execute(
+            sa.select(
+                NumberSeriesCount.organization_id, NumberSeriesCount.series_id, allocated, unused
+            )
+            .group_by(NumberSeriesCount.organization_id, NumberSeriesCount.series_id)
+            .having(sa.or_(allocated != 0, unused != 0))
+        )
+    }
+    wrong = sorted(key for key in actual.keys() | kept.keys() if actual.get(key) != kept.get(key))
+    if not wrong:
+        return []
+    examples = [
+        f"pool {org} series {series}: {kept.get((org, series))} counted (allocated, unused), "
+        f"{actual.get((org, series))} held"
+        for org, series in wrong[:EXAMPLES]
+    ]
+    return [_line(len(wrong), "per-pool series count(s) wrong", examples)]
 
 
 async def _tab_counts(session: AsyncSession) -> list[str]:
