@@ -233,7 +233,7 @@ class Loaders:
             for (include, spec, request, columns), org_ids in shapes.items():
                 where = await self._where(session, spec)
                 pages = await search.pages_per_organization(
-                    session, org_ids, include, where, request, columns
+                    session, org_ids, include, where, request, columns, spec.states
                 )
                 found.update({(o, include, spec, request, columns): p for o, p in pages.items()})
         return [found[key] for key in keys]

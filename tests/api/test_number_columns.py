@@ -69,13 +69,14 @@ async def _inventory(api: Api) -> None:
 
 def _page_columns(statements: StatementCounter) -> list[frozenset[str]]:
     """The columns of numbers each page statement run since the last reset selected: the
-    statements whose select list has numbers.e164."""
+    statements with a select list (their own, or a subquery's) that has numbers.e164."""
     found = []
     for sql in statements.sql:
-        select_list = re.split(r"\bFROM\b", sql, maxsplit=1)[0]
-        columns = frozenset(re.findall(r"\bnumbers\.(\w+)", select_list))
-        if "e164" in columns:
-            found.append(columns)
+        for select_list in re.findall(r"\bSELECT\b(.*?)\bFROM\b", sql, flags=re.DOTALL):
+            columns = frozenset(re.findall(r"\bnumbers\.(\w+)", select_list))
+            if "e164" in columns:
+                found.append(columns)
+                break
     return found
 
 

@@ -310,3 +310,48 @@ async def test_a_prefix_page_in_one_big_pool_walks_the_range_in_the_generic_plan
 
 def _literal(value: object) -> str:
     return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+
+
+# ---- nested views: each organization's page read as a search page is ----
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_pages_per_organization_walk_a_big_pool_and_read_a_small_one(
+    db: Database, clock: ManualClock
+) -> None:
+    """An organization view's first 20 numbers, for a big pool and a small one in one
+    statement: the big pool's walks the numbers in e164 order and stops after its page,
+    the small one's reads its few through the pool's index; neither ranks a whole pool
+    (a window over the provider's 400,000 numbers took 564 ms a view)."""
+    _root, big = await _stock(db, clock)
+    await _mislead_sqlite(db)
+    async with db.read() as session:
+        small = await session.scalar(sa.select(Organization).where(Organization.name == "Small 3"))
+    assert small is not None
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        seen.append((statement, parameters))
+
+    sa.event.listen(db.read_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.read() as session:
+            pages = await search.pages_per_organization(
+                session, [big.id, small.id], False, [], PageRequest(20, None)
+            )
+    finally:
+        sa.event.remove(db.read_engine.sync_engine, "before_cursor_execute", record)
+    assert [row.e164 for row in pages[big.id].rows] == [f"+656{n:07d}" for n in range(20)]
+    assert [row.e164 for row in pages[small.id].rows] == [f"+659003{j:04d}" for j in range(20)]
+    statement, parameters = next((s, p) for s, p in seen if "UNION ALL" in s)
+    async with db.engine.connect() as connection:
+        plan = "\n".join(
+            row[-1]
+            for row in await connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters
+            )
+        )
+    assert "SCAN numbers USING INDEX sqlite_autoindex_numbers_1" in plan, plan
+    assert "ix_numbers_organization_id" in plan, plan
+    assert "row_number" not in statement.lower()

@@ -883,7 +883,10 @@ class Client:
         data = response.read()
         elapsed = time.perf_counter() - start
         if response.status != 200:
-            raise RuntimeError(f"{self.server.name} {path}: {response.status} {data[:500]!r}")
+            log = self.server.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(
+                f"{self.server.name} {path}: {response.status} {data[:500]!r}\n{log}"
+            )
         return elapsed, data
 
     def ask(self, measure: Measure) -> tuple[float, Any]:
