@@ -15,7 +15,6 @@ own shared socket is kept.
 
 import socket
 import sys
-from unittest import mock
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -29,9 +28,14 @@ def spreads_connections() -> bool:
 def run_workers(config: uvicorn.Config) -> None:
     """Run config.workers workers, each listening on its own socket, under uvicorn's
     supervisor (its restarts, health checks and signals)."""
-    # The supervisor makes its workers in five places, all of the class its module names.
-    with mock.patch.object(multiprocess, "Process", _OwnSocketProcess):
+    # The supervisor makes its workers in five places, all of the class its module names;
+    # the supervisor is all this process runs until it returns.
+    shared_socket_process = multiprocess.Process
+    multiprocess.Process = _OwnSocketProcess  # type: ignore[misc]
+    try:
         multiprocess.Multiprocess(config, sockets=[]).run()
+    finally:
+        multiprocess.Process = shared_socket_process  # type: ignore[misc]
 
 
 class _OwnSocketServer(uvicorn.Server):
