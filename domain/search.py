@@ -578,22 +578,26 @@ async def pages_per_organization(
     )
     rows: dict[int, list[NumberRecord]] = {org_id: [] for org_id in org_ids}
     for start in range(0, len(org_ids), PAGES_PER_STATEMENT):
-        selects = []
-        for org_id in org_ids[start : start + PAGES_PER_STATEMENT]:
-            scope = _scope(org_id, include_descendants)
-            page = page_query(
+        pages = [
+            page_query(
                 dialect,
-                [*where, scope],
+                [*where, _scope(org_id, include_descendants)],
                 request,
                 in_order=walks.get(org_id, False),
                 columns=columns,
             ).add_columns(sa.literal(org_id).label("owner_org"))
-            selects.append(sa.select(page.subquery()))
-        union = sa.union_all(*selects).subquery()
-        query = sa.select(union).order_by(union.c.owner_org, union.c.e164)
+            for org_id in org_ids[start : start + PAGES_PER_STATEMENT]
+        ]
+        query = pages[0] if len(pages) == 1 else _in_turn(pages)
         for number in await session.execute(query):
             rows[number.owner_org].append(number)
     return {org_id: make_page(found, request) for org_id, found in rows.items()}
+
+
+def _in_turn(pages: Sequence[sa.Select[Any]]) -> sa.Select[Any]:
+    """Pages of several organizations as one statement, each read by its own plan."""
+    union = sa.union_all(*(sa.select(page.subquery()) for page in pages)).subquery()
+    return sa.select(union).order_by(union.c.owner_org, union.c.e164)
 
 
 def _scope(org_id: int, include_descendants: bool) -> sa.ColumnElement[bool]:
@@ -622,15 +626,15 @@ async def _walks_per_organization(
     """Per organization, whether its page walks the numbers in e164 order (`page_statement`'s
     rule: its pools' M of the N numbers, M² > (first + 1) N), from the state counters."""
     owner, source = per_organization(org_ids, include_descendants, NumberStateCount)
-    held = source.with_only_columns(owner, NumberStateCount.total()).group_by(owner)
+    everything = sa.select(NumberStateCount.total()).correlate(None).scalar_subquery()
+    held = source.with_only_columns(owner, NumberStateCount.total(), everything).group_by(owner)
     if not include_descendants:
         held = held.where(NumberStateCount.organization_id.in_(org_ids))
     if states:
         held = held.where(NumberStateCount.state.in_(states))
-    total = await session.scalar(sa.select(NumberStateCount.total())) or 0
     return {
-        org_id: (scoped or 0) ** 2 > (request.first + 1) * total
-        for org_id, scoped in await session.execute(held)
+        org_id: (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
+        for org_id, scoped, total in await session.execute(held)
     }
 
 
