@@ -534,13 +534,7 @@ def per_organization(
     source = (
         sa.select(top.id.label("owner_org"))
         .select_from(top)
-        .join(
-            pool,
-            sa.and_(
-                pool.path >= top.path,
-                pool.path < sa.func.substr(top.path, 1, sa.func.length(top.path) - 1) + "0",
-            ),
-        )
+        .join(pool, _below(pool, top))
         .join(held, held.organization_id == pool.id)
         .where(top.id.in_(org_ids))
     )
@@ -605,15 +599,17 @@ def _scope(org_id: int, include_descendants: bool) -> sa.ColumnElement[bool]:
     if not include_descendants:
         return Number.organization_id == org_id
     top, pool = aliased(Organization), aliased(Organization)
-    pools = (
-        sa.select(pool.id)
-        .join(top, top.id == org_id)
-        .where(
-            pool.path >= top.path,
-            pool.path < sa.func.substr(top.path, 1, sa.func.length(top.path) - 1) + "0",
-        )
-    )
+    pools = sa.select(pool.id).join(top, top.id == org_id).where(_below(pool, top))
     return Number.organization_id.in_(pools.scalar_subquery())
+
+
+def _below(pool: Any, top: Any) -> sa.ColumnElement[bool]:
+    """`pool` is `top` or below it: its path in top's range (organizations.subtree_clause's
+    range, of a path read from the row)."""
+    return sa.and_(
+        pool.path >= top.path,
+        pool.path < sa.func.substr(top.path, 1, sa.func.length(top.path) - 1) + "0",
+    )
 
 
 async def _walks_per_organization(

@@ -201,16 +201,7 @@ def page_statement(
     numbers took 78 s, most of it sorting the same rows again.
     """
     where = search.walk_in_order(dialect, where)
-    query = sa.select(
-        *(_raw(column) for column in _LEADING),
-        _organization_uuid(Number.organization_id),
-        _raw(sa.select(Series.prefix).where(Series.id == Number.series_id).scalar_subquery()),
-        *(_raw(column) for column in _RESERVATION),
-        _organization_uuid(Number.reserved_for_id),
-        *(_raw(column) for column in _MIDDLE),
-        _organization_uuid(Number.owner_id),
-        *(_raw(column) for column in _TRAILING),
-    ).where(*where)
+    query = sa.select(*_CELLS).where(*where)
     if after is not None:
         query = query.where(Number.e164 > after)
     return query.order_by(Number.e164).limit(limit)
@@ -219,53 +210,60 @@ def page_statement(
 def _organization_uuid(column: QueryableAttribute[Any]) -> Any:
     # Aliased: the filter's subqueries select from `organizations` too.
     organization = aliased(Organization)
-    return _raw(sa.select(organization.uuid).where(organization.id == column).scalar_subquery())
+    return sa.select(organization.uuid).where(organization.id == column).scalar_subquery()
 
 
-# The columns of numbers an export writes, in its order, around the organizations' and
-# the series' (read by subqueries).
-_LEADING = (
-    Number.e164,
-    Number.state,
-    Number.country,
-    Number.sku,
-    Number.vendor,
-    Number.capabilities,
-    Number.routing,
-    Number.golden,
-    Number.ported_in,
-    Number.visible_to_domain,
-    Number.tag,
-    Number.notes,
+# What an export selects, in the order of its columns (COLUMNS), each as the driver
+# gives it (`_raw`): the columns of numbers, and the subqueries their pool's, series',
+# holder's and owner's come from.
+_CELLS = tuple(
+    _raw(cell)
+    for cell in (
+        Number.e164,
+        Number.state,
+        Number.country,
+        Number.sku,
+        Number.vendor,
+        Number.capabilities,
+        Number.routing,
+        Number.golden,
+        Number.ported_in,
+        Number.visible_to_domain,
+        Number.tag,
+        Number.notes,
+        _organization_uuid(Number.organization_id),
+        sa.select(Series.prefix).where(Series.id == Number.series_id).scalar_subquery(),
+        Number.reservation_kind,
+        Number.reservation_reason,
+        _organization_uuid(Number.reserved_for_id),
+        Number.reservation_tag,
+        Number.reservation_remark,
+        Number.reserved_at,
+        Number.expires_at,
+        Number.did_reservation_uuid,
+        Number.locked_at,
+        Number.lock_remark,
+        Number.subscription_uuid,
+        _organization_uuid(Number.owner_id),
+        Number.deletion_reason,
+        Number.state_changed_at,
+        Number.held_for_subscription_uuid,
+        Number.billing_period_months,
+        Number.paid_until,
+        Number.billing_cycles,
+        Number.cancelled_at,
+        Number.block_reason,
+        Number.blocked_at,
+        Number.blocked_until,
+        Number.block_remark,
+        Number.registration_status,
+        Number.registration_identity_ref,
+        Number.capacity,
+        Number.features,
+    )
 )
-_RESERVATION = (Number.reservation_kind, Number.reservation_reason)
-_MIDDLE = (
-    Number.reservation_tag,
-    Number.reservation_remark,
-    Number.reserved_at,
-    Number.expires_at,
-    Number.did_reservation_uuid,
-    Number.locked_at,
-    Number.lock_remark,
-    Number.subscription_uuid,
-)
-_TRAILING = (
-    Number.deletion_reason,
-    Number.state_changed_at,
-    Number.held_for_subscription_uuid,
-    Number.billing_period_months,
-    Number.paid_until,
-    Number.billing_cycles,
-    Number.cancelled_at,
-    Number.block_reason,
-    Number.blocked_at,
-    Number.blocked_until,
-    Number.block_remark,
-    Number.registration_status,
-    Number.registration_identity_ref,
-    Number.capacity,
-    Number.features,
-)
+if len(_CELLS) != len(COLUMNS):
+    raise TypeError("domain/csv/exports.py: _CELLS must select every column of COLUMNS")
 
 
 def _format(rows: Iterable[Sequence[Any]]) -> str:
