@@ -1,14 +1,16 @@
 """What organizations hold: per-series allocations and per-state counts, for many at once."""
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.search import per_organization
 from models import NumberState
+from models.database import Reads
 from models.numbers import NumberSeriesCount, NumberStateCount
 
 
@@ -20,41 +22,57 @@ class AllocationRow:
     unused: int
 
 
-async def allocations(
-    session: AsyncSession, org_ids: Sequence[int]
-) -> dict[int, list[AllocationRow]]:
-    """Per organization, one row per series its own pool holds numbers of (not DELETED),
-    summed from the counters the triggers keep."""
+# The organizations asked for, a parameter of statements made once (building and keying a
+# statement cost more than running it on these small counter tables).
+ORG_IDS: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
+
+
+def _allocations_statement() -> sa.Select[int, int, int, int]:
     counted = NumberSeriesCount
     allocated = sa.cast(sa.func.sum(counted.allocated), sa.BigInteger)
     unused = sa.cast(sa.func.sum(counted.unused), sa.BigInteger)
-    query = (
+    return (
         sa.select(counted.organization_id, counted.series_id, allocated, unused)
-        .where(counted.organization_id.in_(org_ids))
+        .where(counted.organization_id.in_(ORG_IDS))
         .group_by(counted.organization_id, counted.series_id)
         .having(allocated > 0)
         .order_by(counted.organization_id, counted.series_id)
     )
+
+
+_ALLOCATIONS = _allocations_statement()
+
+
+async def allocations(reads: Reads, org_ids: Sequence[int]) -> dict[int, list[AllocationRow]]:
+    """Per organization, one row per series its own pool holds numbers of (not DELETED),
+    summed from the counters the triggers keep."""
     found: dict[int, list[AllocationRow]] = defaultdict(list)
-    for org_id, series_id, held, free in await session.execute(query):
+    for org_id, series_id, held, free in await reads.execute(
+        _ALLOCATIONS, {"org_ids": list(org_ids)}
+    ):
         found[org_id].append(AllocationRow(org_id, series_id, held, free))
     return found
 
 
+@functools.cache
+def _state_counts_statement(include_descendants: bool) -> sa.Select[Any]:
+    counted = NumberStateCount
+    owner, source = per_organization(ORG_IDS, include_descendants, counted)
+    query = source.with_only_columns(owner, counted.state, counted.total())
+    if not include_descendants:
+        query = query.where(counted.organization_id.in_(ORG_IDS))
+    return query.group_by(owner, counted.state)  # type: ignore[no-any-return]
+
+
 async def state_counts(
-    session: AsyncSession, org_ids: Sequence[int], include_descendants: bool
+    reads: Reads, org_ids: Sequence[int], include_descendants: bool
 ) -> dict[int, dict[NumberState, int]]:
     """Per organization, how many numbers of each state its pool (or subtree) holds,
     summed from the counters the triggers keep."""
-    counted = NumberStateCount
-    owner, source = per_organization(org_ids, include_descendants, counted)
-    total = counted.total()
-    query = source.with_only_columns(owner, counted.state, total).group_by(owner, counted.state)
-    if not include_descendants:
-        query = query.where(counted.organization_id.in_(org_ids))
+    query = _state_counts_statement(include_descendants)
     found: dict[int, dict[NumberState, int]] = {
         org_id: dict.fromkeys(NumberState, 0) for org_id in org_ids
     }
-    for org_id, state, count in await session.execute(query):
+    for org_id, state, count in await reads.execute(query, {"org_ids": list(org_ids)}):
         found[org_id][state] = count
     return found

@@ -348,19 +348,27 @@ async def count_subtree(session: AsyncSession, viewer: Viewer) -> int:
     return (await session.execute(query)).scalar_one()
 
 
+# Made once: a nested view loads organizations a level at a time, and building and
+# keying the statement cost more than running it.
+_BY_IDS = sa.select(Organization).where(
+    Organization.id.in_(sa.bindparam("org_ids", expanding=True))
+)
+_CHILDREN = (
+    sa.select(Organization)
+    .where(Organization.parent_id.in_(sa.bindparam("parent_ids", expanding=True)))
+    .order_by(Organization.path)
+)
+
+
 async def by_ids(session: AsyncSession, org_ids: Sequence[int]) -> dict[int, Organization]:
-    rows = await session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))
+    rows = await session.scalars(_BY_IDS, {"org_ids": list(org_ids)})
     return {org.id: org for org in rows}
 
 
 async def children_of(
     session: AsyncSession, parent_ids: Sequence[int]
 ) -> dict[int, list[Organization]]:
-    rows = await session.scalars(
-        sa.select(Organization)
-        .where(Organization.parent_id.in_(parent_ids))
-        .order_by(Organization.path)
-    )
+    rows = await session.scalars(_CHILDREN, {"parent_ids": list(parent_ids)})
     children: dict[int, list[Organization]] = {pid: [] for pid in parent_ids}
     for org in rows:
         assert org.parent_id is not None

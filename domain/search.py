@@ -38,6 +38,7 @@ from models import (
     ReservationReason,
     Series,
 )
+from models.database import Reads
 from models.numbers import (
     NUMBER_COLUMNS,
     NumberQuickFilterCount,
@@ -518,7 +519,7 @@ async def counts_by_quick_filter(
 
 
 def per_organization(
-    org_ids: Sequence[int],
+    org_ids: Sequence[int] | sa.BindParameter[Any],
     include_descendants: bool,
     held: type[Number] | type[NumberStateCount] = Number,
 ) -> tuple[Any, Any]:
@@ -548,44 +549,77 @@ PAGES_PER_STATEMENT = 400
 
 async def pages_per_organization(
     session: AsyncSession,
+    viewer: Viewer,
+    spec: NumberFilter,
     org_ids: Sequence[int],
     include_descendants: bool,
-    where: Sequence[sa.ColumnElement[bool]],
     request: PageRequest,
     columns: frozenset[str] | None = None,
-    states: Sequence[NumberState] | None = None,
 ) -> dict[int, Page[NumberRecord]]:
-    """The same page of numbers for each organization (its own pool, or its subtree's),
-    in one query of a SELECT per organization joined by UNION ALL; `columns` as
-    `page`'s, `states` the filter's (what the pages' plans are chosen by).
+    """The same page of numbers a filter selects for each organization (its own pool, or
+    its subtree's), in one query of a SELECT per organization joined by UNION ALL
+    (DomainError if the filter is wrong); `columns` as `page`'s.
 
     Each organization's page is read as a search page is: on SQLite, walking the
-    numbers in e164 order where its pools hold enough of them (`states` counted), else
-    through the pool's index. One window ranking every pool's numbers read the pools
-    whole: the provider's first 20 of its 400,000 numbers took 564 ms.
+    numbers in e164 order where its pools hold enough of them (the filter's states
+    counted), else through the pool's index. One window ranking every pool's numbers
+    read the pools whole: the provider's first 20 of its 400,000 numbers took 564 ms.
+    The statement is kept as a search page's is (`_page_statements`), the
+    organizations its parameters: an SPA asks the same view again and again.
     """
     dialect = session.get_bind().dialect.name
+    connection = await session.connection()
     walks = (
-        await _walks_per_organization(session, org_ids, include_descendants, states, request)
+        await _walks_per_organization(
+            connection, org_ids, include_descendants, spec.states, request
+        )
         if dialect == "sqlite"
         else {}
     )
+    key = _statement_key(dialect, viewer, spec, request, columns)
+    where: list[sa.ColumnElement[bool]] | None = None
+    parameters: dict[str, Any] = {AFTER: str(request.after[0])} if request.after is not None else {}
     rows: dict[int, list[NumberRecord]] = {org_id: [] for org_id in org_ids}
     for start in range(0, len(org_ids), PAGES_PER_STATEMENT):
-        pages = [
-            page_query(
-                dialect,
-                [*where, _scope(org_id, include_descendants)],
-                request,
-                in_order=walks.get(org_id, False),
-                columns=columns,
-            ).add_columns(sa.literal(org_id).label("owner_org"))
-            for org_id in org_ids[start : start + PAGES_PER_STATEMENT]
-        ]
-        query = pages[0] if len(pages) == 1 else _in_turn(pages)
-        for number in await session.execute(query):
+        chunk = org_ids[start : start + PAGES_PER_STATEMENT]
+        in_order = tuple(walks.get(org_id, False) for org_id in chunk)
+        shape = (key, "organizations", include_descendants, in_order) if key else None
+        query = _page_statements.get(shape) if shape is not None else None
+        if query is None:
+            if where is None:
+                problems = Problems()
+                where = await build(session, viewer, spec, problems)
+                problems.raise_if_any()
+            query = _pages_statement(
+                dialect, where, include_descendants, request, in_order, columns
+            )
+            if shape is not None:
+                _keep(shape, query)
+        else:
+            _page_statements.move_to_end(shape)
+        owners = {f"owner_{i}": org_id for i, org_id in enumerate(chunk)}
+        for number in await connection.execute(query, {**parameters, **owners}):
             rows[number.owner_org].append(number)
     return {org_id: make_page(found, request) for org_id, found in rows.items()}
+
+
+def _pages_statement(
+    dialect: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    include_descendants: bool,
+    request: PageRequest,
+    in_order: Sequence[bool],
+    columns: frozenset[str] | None,
+) -> sa.Select[Any]:
+    """The pages of as many organizations as `in_order` has flags, the i-th organization
+    the parameter `owner_i`."""
+    pages = []
+    for i, walks in enumerate(in_order):
+        owner = sa.bindparam(f"owner_{i}", type_=sa.Integer)
+        scope = _scope(owner, include_descendants)
+        page = page_query(dialect, [*where, scope], request, in_order=walks, columns=columns)
+        pages.append(page.add_columns(owner.label("owner_org")))
+    return pages[0] if len(pages) == 1 else _in_turn(pages)
 
 
 def _in_turn(pages: Sequence[sa.Select[Any]]) -> sa.Select[Any]:
@@ -594,7 +628,7 @@ def _in_turn(pages: Sequence[sa.Select[Any]]) -> sa.Select[Any]:
     return sa.select(union).order_by(union.c.owner_org, union.c.e164)
 
 
-def _scope(org_id: int, include_descendants: bool) -> sa.ColumnElement[bool]:
+def _scope(org_id: sa.BindParameter[int], include_descendants: bool) -> sa.ColumnElement[bool]:
     """The numbers of an organization's own pool, or of every pool of its subtree."""
     if not include_descendants:
         return Number.organization_id == org_id
@@ -613,7 +647,7 @@ def _below(pool: Any, top: Any) -> sa.ColumnElement[bool]:
 
 
 async def _walks_per_organization(
-    session: AsyncSession,
+    reads: Reads,
     org_ids: Sequence[int],
     include_descendants: bool,
     states: Sequence[NumberState] | None,
@@ -621,6 +655,16 @@ async def _walks_per_organization(
 ) -> dict[int, bool]:
     """Per organization, whether its page walks the numbers in e164 order (`page_statement`'s
     rule: its pools' M of the N numbers, M² > (first + 1) N), from the state counters."""
+    held = _walks_statement(include_descendants, tuple(states or ()))
+    return {
+        org_id: (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
+        for org_id, scoped, total in await reads.execute(held, {"org_ids": list(org_ids)})
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _walks_statement(include_descendants: bool, states: tuple[NumberState, ...]) -> sa.Select[Any]:
+    org_ids: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
     owner, source = per_organization(org_ids, include_descendants, NumberStateCount)
     everything = sa.select(NumberStateCount.total()).correlate(None).scalar_subquery()
     held = source.with_only_columns(owner, NumberStateCount.total(), everything).group_by(owner)
@@ -628,10 +672,7 @@ async def _walks_per_organization(
         held = held.where(NumberStateCount.organization_id.in_(org_ids))
     if states:
         held = held.where(NumberStateCount.state.in_(states))
-    return {
-        org_id: (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
-        for org_id, scoped, total in await session.execute(held)
-    }
+    return held  # type: ignore[no-any-return]
 
 
 async def counts_per_organization(

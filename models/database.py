@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import (
 
 from models.sqlite_inline import inline_creator
 
+# What a plain SELECT runs on: a session, or a connection where the ORM has no part.
+Reads = AsyncSession | AsyncConnection
+
 _WRITE_OPTION = "numbra_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Rows ANALYZE reads per index on SQLite (the value PRAGMA optimize uses is 400).

@@ -38,6 +38,8 @@ PoolKey = tuple[int, bool, search.NumberFilter, PageRequest]
 PoolPageKey = tuple[int, bool, search.NumberFilter, PageRequest, frozenset[str] | None]
 PageShape = tuple[bool, search.NumberFilter, PageRequest, frozenset[str] | None]
 
+_SERIES = sa.select(Series).where(Series.id.in_(sa.bindparam("series_ids", expanding=True)))
+
 
 class Loaders:
     """The request's DataLoaders, each made when first used (a request uses one or two
@@ -155,7 +157,7 @@ class Loaders:
 
     async def _load_series(self, keys: Sequence[int]) -> list[Series | None]:
         async with self._db.read_statements() as session:
-            rows = await session.scalars(sa.select(Series).where(Series.id.in_(keys)))
+            rows = await session.scalars(_SERIES, {"series_ids": list(keys)})
             found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]
 
@@ -207,19 +209,19 @@ class Loaders:
         return [found.get(key, 0) for key in keys]
 
     async def _load_allocations(self, keys: Sequence[int]) -> list[list[AllocationRow]]:
-        async with self._db.read_statements() as session:
-            found = await inventory.allocations(session, keys)
+        async with self._db.read_connection() as connection:
+            found = await inventory.allocations(connection, keys)
         return [found.get(key, []) for key in keys]
 
     async def _load_state_counts(
         self, keys: Sequence[tuple[int, bool]]
     ) -> list[dict[NumberState, int]]:
         found: dict[tuple[int, bool], dict[NumberState, int]] = {}
-        async with self._db.read_statements() as session:
+        async with self._db.read_connection() as connection:
             for include in (False, True):
                 org_ids = [org_id for org_id, flag in keys if flag is include]
                 if org_ids:
-                    counts = await inventory.state_counts(session, org_ids, include)
+                    counts = await inventory.state_counts(connection, org_ids, include)
                     found.update({(org_id, include): c for org_id, c in counts.items()})
         return [found[key] for key in keys]
 
@@ -229,11 +231,11 @@ class Loaders:
         for org_id, include, spec, request, columns in keys:
             shapes[(include, spec, request, columns)].append(org_id)
         found: dict[PoolPageKey, Page[NumberRecord]] = {}
+        assert self._viewer is not None
         async with self._db.read_statements() as session:
             for (include, spec, request, columns), org_ids in shapes.items():
-                where = await self._where(session, spec)
                 pages = await search.pages_per_organization(
-                    session, org_ids, include, where, request, columns, spec.states
+                    session, self._viewer, spec, org_ids, include, request, columns
                 )
                 found.update({(o, include, spec, request, columns): p for o, p in pages.items()})
         return [found[key] for key in keys]

@@ -712,6 +712,54 @@ async def _fill(api: Api, org: Organization, first_index: int) -> None:
     await add(api, *numbers, to=org)
 
 
+POOL_PAGES = """
+query($id: ID!, $descendants: Boolean!, $after: String) {
+  organization(id: $id) {
+    numbers(
+      first: 2, after: $after, includeDescendants: $descendants, filter: {states: [AVAILABLE]}
+    ) {
+      edges { node { e164 } }
+      pageInfo { endCursor }
+    }
+    children { name numbers(first: 2) { edges { node { e164 } } } }
+  }
+}"""
+
+
+async def test_each_organization_gets_its_own_page_when_views_follow_one_another(
+    api: Api,
+) -> None:
+    """A view's page statement is kept and run again with other organizations as its
+    parameters: each view, alone or nested, asked in any order, reads its own pool."""
+    root = await api.root()
+    partner = await api.org("Partner", OrganizationKind.PARTNER, root)
+    customer = await api.org("Customer", OrganizationKind.CUSTOMER, partner)
+    other = await api.org("Other customer", OrganizationKind.CUSTOMER, partner)
+    for index, org in enumerate((customer, other, partner), start=1):
+        await _fill(api, org, index * 10)
+
+    async def page(org: Organization, descendants: bool, after: str | None = None) -> Any:
+        variables = {"id": gid(org), "descendants": descendants, "after": after}
+        found = (await api.gql(POOL_PAGES, variables))["organization"]
+        own = [edge["node"]["e164"] for edge in found["numbers"]["edges"]]
+        children = {
+            child["name"]: [edge["node"]["e164"] for edge in child["numbers"]["edges"]]
+            for child in found["children"]
+        }
+        return own, children, found["numbers"]["pageInfo"]["endCursor"]
+
+    for _ in range(2):
+        for org, index in ((customer, 10), (other, 20), (partner, 30)):
+            own, children, cursor = await page(org, False)
+            assert own == [sg(index), sg(index + 1)], org.name
+            assert (await page(org, False, cursor))[0] == [sg(index + 2), sg(index, 62)]
+        own, children, _ = await page(partner, False)
+        assert children == {"Customer": [sg(10), sg(11)], "Other customer": [sg(20), sg(21)]}
+        assert (await page(partner, True))[0] == [sg(10), sg(11)]
+        assert (await page(other, True))[0] == [sg(20), sg(21)]
+        assert (await page(root, True))[0] == [sg(10), sg(11)]
+
+
 @pytest.mark.slow
 async def test_the_nested_spa_view_runs_as_many_statements_for_200_orgs_as_for_5(
     api: Api, statements: StatementCounter

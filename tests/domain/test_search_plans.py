@@ -324,10 +324,11 @@ async def test_pages_per_organization_walk_a_big_pool_and_read_a_small_one(
     statement: the big pool's walks the numbers in e164 order and stops after its page,
     the small one's reads its few through the pool's index; neither ranks a whole pool
     (a window over the provider's 400,000 numbers took 564 ms a view)."""
-    _root, big = await _stock(db, clock)
+    root, big = await _stock(db, clock)
     await _mislead_sqlite(db)
     async with db.read() as session:
         small = await session.scalar(sa.select(Organization).where(Organization.name == "Small 3"))
+    admin = Viewer(0, "root admin", Role.ADMIN, root.id, root.path)
     assert small is not None
     seen: list[tuple[str, Any]] = []
 
@@ -338,7 +339,12 @@ async def test_pages_per_organization_walk_a_big_pool_and_read_a_small_one(
     try:
         async with db.read() as session:
             pages = await search.pages_per_organization(
-                session, [big.id, small.id], False, [], PageRequest(20, None)
+                session,
+                admin,
+                search.NumberFilter(),
+                [big.id, small.id],
+                False,
+                PageRequest(20, None),
             )
     finally:
         sa.event.remove(db.read_engine.sync_engine, "before_cursor_execute", record)
