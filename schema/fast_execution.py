@@ -32,6 +32,7 @@ query of the test suite both ways and compares the answers (NUMBRA_DIFFERENTIAL=
 import contextvars
 import operator
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -267,7 +268,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     def _compile(
         self, object_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
     ) -> "Completer | None":
-        parts: list[tuple[str, Callable[[Any], Any]]] = []
+        parts: list[tuple[str, _Part]] = []
         for name, details, plan in self._steps(object_type, grouped_field_set):
             part = self._part(object_type, plan, details)
             if part is None:
@@ -277,22 +278,18 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _part(
         self, parent_type: GraphQLObjectType, plan: Plan, details: FieldDetailsList
-    ) -> Callable[[Any], Any] | None:
-        """One field of a compiled selection: its completed value, or _Fallback raised."""
-        read = plan.read
+    ) -> "_Part | None":
+        """One field of a compiled selection, or None for one that cannot be compiled."""
         if plan.kind == TYPENAME:
-            name = parent_type.name
-            return lambda _source: name
-        if read is None:
+            return _Part(TYPENAME, name=parent_type.name)
+        if plan.read is None:
             return None
-        if plan.kind == LEAF:
-            return _leaf_part(plan, read)
-        if plan.kind == LEAF_LIST:
-            return _leaf_list_part(plan)
+        if plan.kind in (LEAF, LEAF_LIST):
+            return _Part(plan.kind, plan, plan.read)
         if plan.kind == OBJECT:
             assert plan.object_type is not None
             inner = self._completer(plan.object_type, details)
-            return _object_part(plan, read, inner) if inner is not None else None
+            return _Part(OBJECT, plan, plan.read, inner) if inner is not None else None
         return None
 
     def execute_fields(
@@ -465,63 +462,111 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
 Completer = Callable[[Any], dict[str, Any]]
 
 
-def _completer_of(parts: list[tuple[str, Callable[[Any], Any]]]) -> Completer:
+@dataclass(frozen=True)
+class _Part:
+    """A field of a compiled selection: its kind, plan, and the attribute read."""
+
+    kind: int
+    plan: Plan | None = None
+    read: Callable[[Any], Any] | None = None
+    inner: "Completer | None" = None  # an object's own compiled selection
+    name: str = ""  # __typename's value
+
+
+# Compiled selections, the most recently used last, by their parts' response names, kinds,
+# plans and inner completers (what the code is made of). Each entry keeps its parts, so
+# the ids in its key stay theirs. Made once per selection for the life of the process.
+COMPLETERS = 1_024
+_completers: "OrderedDict[tuple[Any, ...], tuple[list[tuple[str, _Part]], Completer]]" = (
+    OrderedDict()
+)
+
+
+def _completer_of(parts: list[tuple[str, _Part]]) -> Completer:
     """An object's completed selection, in the selection's order, or _Fallback raised
-    (by a part, or any exception) for graphql-core to complete the object instead."""
-    return lambda source: {name: part(source) for name, part in parts}
+    (or any exception) for graphql-core to complete the object instead: made once per
+    selection (`_completers`), as one function."""
+    key = tuple((name, part.kind, id(part.plan), id(part.inner), part.name) for name, part in parts)
+    found = _completers.get(key)
+    if found is not None:
+        _completers.move_to_end(key)
+        return found[1]
+    complete = _compiled(parts)
+    _completers[key] = (parts, complete)
+    while len(_completers) > COMPLETERS:
+        _completers.popitem(last=False)
+    return complete
 
 
-def _leaf_part(plan: Plan, read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    coerce = plan.coerce
-    if plan.non_null:
+def _compiled(parts: list[tuple[str, _Part]]) -> Completer:
+    """A selection's completion written out as one function of straight-line Python
+    (`exec` of code made here from the plans alone: names are numbered, values passed
+    in), so a row costs one call: a closure per field, and a comprehension over them,
+    made a 50-row page's completion about twice as slow."""
+    lines = ["def complete(source):"]
+    names: dict[str, Any] = {
+        "FALLBACK": _FALLBACK,
+        "Enum": Enum,
+        "is_awaitable": optimized_is_awaitable,
+    }
+    for i, (_response_name, part) in enumerate(parts):
+        plan = part.plan
+        if part.kind == TYPENAME:
+            names[f"a{i}"] = part.name
+            continue
+        assert plan is not None
+        names[f"read{i}"] = part.read
+        lines.append(f"    v = read{i}(source)")
+        lines.append("    if v is None:")
+        lines.append("        raise FALLBACK" if plan.non_null else f"        a{i} = None")
+        lines.append("    else:")
+        if part.kind == LEAF:
+            lines += _coercion(names, i, plan, "v", f"a{i}", "        ")
+        elif part.kind == LEAF_LIST:
+            lines.append("        if type(v) is not list and type(v) is not tuple:")
+            lines.append("            raise FALLBACK")
+            lines.append(f"        a{i} = []")
+            lines.append("        for x in v:")
+            lines.append("            if x is None:")
+            if plan.item_non_null:
+                lines.append("                raise FALLBACK")
+            else:
+                lines.append(f"                a{i}.append(None)")
+                lines.append("                continue")
+            lines += _coercion(names, i, plan, "x", "y", "            ")
+            lines.append(f"            a{i}.append(y)")
+        else:  # OBJECT
+            assert plan.object_type is not None
+            names[f"inner{i}"] = part.inner
+            names[f"check{i}"] = plan.object_type.is_type_of
+            lines.append("        if is_awaitable(v) or isinstance(v, Exception):")
+            lines.append("            raise FALLBACK")
+            if plan.object_type.is_type_of is not None:
+                lines.append(f"        if check{i}(v, None) is not True:")
+                lines.append("            raise FALLBACK")
+            lines.append(f"        a{i} = inner{i}(v)")
+    entries = ", ".join(f"{name!r}: a{i}" for i, (name, _part) in enumerate(parts))
+    lines.append(f"    return {{{entries}}}")
+    # Only numbered names and GraphQL response names (letters, digits, _) go in the code.
+    exec("\n".join(lines), names)
+    complete: Completer = names["complete"]
+    return complete
 
-        def non_null_leaf(source: Any) -> Any:
-            value = read(source)
-            if value is None:
-                raise _FALLBACK
-            return coerce(value)
 
-        return non_null_leaf
-
-    def leaf(source: Any) -> Any:
-        value = read(source)
-        return None if value is None else coerce(value)
-
-    return leaf
-
-
-def _leaf_list_part(plan: Plan) -> Callable[[Any], Any]:
-    def leaf_list(source: Any) -> Any:
-        value = FastExecutor._leaf(plan, source)
-        if value is _FALLBACK:
-            raise _FALLBACK
-        return value
-
-    return leaf_list
-
-
-def _object_part(
-    plan: Plan, read: Callable[[Any], Any], complete: Completer
-) -> Callable[[Any], Any]:
-    object_type = plan.object_type
-    assert object_type is not None
-    non_null = plan.non_null
-
-    def nested(source: Any) -> Any:
-        value = read(source)
-        if value is None:
-            if non_null:
-                raise _FALLBACK
-            return None
-        if (
-            optimized_is_awaitable(value)
-            or isinstance(value, Exception)
-            or not _type_check_passes(object_type, value)
-        ):
-            raise _FALLBACK
-        return complete(value)
-
-    return nested
+def _coercion(
+    names: dict[str, Any], i: int, plan: Plan, value: str, target: str, indent: str
+) -> list[str]:
+    """Lines setting `target` to the leaf `value` coerced as Plan.coerce does: a string of
+    String as it is, an enum member by the names memoised, anything else by the type."""
+    names[f"coerce{i}"] = plan.coerce
+    if plan.leaf is GraphQLString:
+        return [f"{indent}{target} = {value} if type({value}) is str else coerce{i}({value})"]
+    names[f"enum{i}"] = plan.enum_names
+    return [
+        f"{indent}{target} = enum{i}.get({value}) if isinstance({value}, Enum) else None",
+        f"{indent}if {target} is None:",
+        f"{indent}    {target} = coerce{i}({value})",
+    ]
 
 
 async def _await_field(

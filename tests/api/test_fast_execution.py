@@ -15,6 +15,7 @@ difference). The suite as a whole is compared by running it with NUMBRA_DIFFEREN
 import dataclasses
 import enum
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -355,13 +356,19 @@ async def test_the_harness_sees_a_difference(
 ) -> None:
     """A fast path that answered differently would fail the test that sent the query."""
     await _world(api)
-    original = fast_execution.Plan.coerce
+    original = fast_execution._compiled
 
-    def wrong(self: fast_execution.Plan, value: Any) -> Any:
-        coerced = original(self, value)
-        return coerced + "!" if isinstance(coerced, str) and not PLAIN.get() else coerced
+    def wrong(parts: Any) -> Any:
+        complete = original(parts)
 
-    monkeypatch.setattr(fast_execution.Plan, "coerce", wrong)
+        def completing(source: Any) -> Any:
+            done = complete(source)
+            return {k: v + "!" if isinstance(v, str) else v for k, v in done.items()}
+
+        return completing
+
+    monkeypatch.setattr(fast_execution, "_compiled", wrong)
+    monkeypatch.setattr(fast_execution, "_completers", OrderedDict())
     await api.gql("{ numbers(first: 2) { edges { node { e164 } } } }")
     found = differential.take_mismatches()
     assert len(found) == 1
