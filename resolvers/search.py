@@ -32,8 +32,8 @@ class SearchQueries:
         request = page_request(first, after, ctx.settings.max_page_size)
         spec = domain_filter(filter)
         projection = page_projection(info)
-        async with ctx.db.read_statements() as session:
-            page = await search.page(session, ctx.viewer, spec, request, projection.columns)
+        async with ctx.db.read_connection() as connection:
+            page = await search.page(connection, ctx.viewer, spec, request, projection.columns)
 
         async def count() -> int:
             async with ctx.db.read_statements() as session:

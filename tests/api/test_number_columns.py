@@ -355,9 +355,9 @@ async def test_a_number_of_a_projected_row_serves_only_what_its_columns_make(
     root = await api.root()
     viewer = Viewer(0, "tester", Role.ADMIN, root.id, root.path)
     columns = projection(frozenset({"state", "sku"}))
-    async with db.read() as session:
+    async with db.read_connection() as connection:
         page = await search.page(
-            session, viewer, search.NumberFilter(), PageRequest(2, None), columns.columns
+            connection, viewer, search.NumberFilter(), PageRequest(2, None), columns.columns
         )
     number = NumberType.from_row(page.rows[1], columns)
     assert (number.e164, number.state, number.sku) == (NUMBERS[1], "RESERVED", "DID-1")
