@@ -374,3 +374,22 @@ async def test_the_harness_sees_a_difference(
     assert len(found) == 1
     assert '!"' in found[0].fast
     assert '!"' not in found[0].plain
+
+
+async def test_compiled_selections_kept_are_bounded(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiled selections are kept per selection, at most COMPLETERS of them: a client
+    sending ever new selections does not grow the process, and each still answers right."""
+    await _world(api)
+    monkeypatch.setattr(fast_execution, "COMPLETERS", 2)
+    monkeypatch.setattr(fast_execution, "_completers", OrderedDict())
+    plain = await api.gql("{ numbers(first: 3) { edges { node { e164 state sku } } } }")
+    expected = [edge["node"] for edge in plain["numbers"]["edges"]]
+    assert len(expected) == 3
+    for fields in ("e164", "e164 state", "state sku", "sku e164", "e164 state sku"):
+        data = await api.gql(f"{{ numbers(first: 3) {{ edges {{ node {{ {fields} }} }} }} }}")
+        names = fields.split()
+        want = [{name: node[name] for name in names} for node in expected]
+        assert [edge["node"] for edge in data["numbers"]["edges"]] == want
+        assert len(fast_execution._completers) <= 2
