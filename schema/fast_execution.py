@@ -44,6 +44,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
     TypeNameMetaFieldDef,
@@ -151,6 +152,17 @@ def _plain_type_check(object_type: GraphQLObjectType) -> bool:
 def _type_check_passes(object_type: GraphQLObjectType, value: Any) -> bool:
     check = object_type.is_type_of
     return check is None or check(value, None) is True  # type: ignore[arg-type]
+
+
+def _plain_item(plan: Plan, item: Any, is_awaitable: Callable[[Any], bool]) -> bool:
+    """Whether a list's item is an object its plan completes: not null, not awaitable, not
+    an exception, of the item type."""
+    return not (
+        item is None
+        or is_awaitable(item)
+        or isinstance(item, Exception)
+        or not _type_check_passes(plan.object_type, item)  # type: ignore[arg-type]
+    )
 
 
 def _plan_for(field_def: GraphQLField) -> Plan:
@@ -345,6 +357,48 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gather_fields(results, awaitable_fields)
 
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A list of plain objects that a resolver returned (a loader's rows, say), its
+        items completed by the selection's compiled function as a plain field's are;
+        anything else as graphql-core completes it."""
+        if self.fast and (type(result) is list or type(result) is tuple):
+            plan = self._list_plan(return_type, info)
+            if (
+                plan is not None
+                and plan.object_type is not None
+                and self.get_stream_usage(field_details_list, path) is None
+                and self._completer(plan.object_type, field_details_list) is not None
+                and all(_plain_item(plan, item, self.is_awaitable) for item in result)
+            ):
+                return self._object_list(plan, result, field_details_list, path)
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _list_plan(
+        self, return_type: GraphQLList[Any], info: GraphQLResolveInfo[Any]
+    ) -> Plan | None:
+        """An OBJECT_LIST plan for a field's own list of plain objects (not a list nested
+        in a list: errors are handled against the field's type)."""
+        field_type = info.return_type
+        if (field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type) is not (
+            return_type
+        ):
+            return None
+        item_type = return_type.of_type
+        item = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if not isinstance(item, GraphQLObjectType) or not _plain_type_check(item):
+            return None
+        return Plan(OBJECT_LIST, field_type, object_type=item, item_type=item_type)
+
     @staticmethod
     def _leaf(plan: Plan, source: Any) -> Any:
         """A plain leaf or list of leaves, or _FALLBACK for graphql-core to complete."""
@@ -402,14 +456,8 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             return completed
         if type(value) is not list and type(value) is not tuple:
             return _FALLBACK
-        for item in value:
-            if (
-                item is None
-                or is_awaitable(item)
-                or isinstance(item, Exception)
-                or not _type_check_passes(object_type, item)
-            ):
-                return _FALLBACK
+        if not all(_plain_item(plan, item, is_awaitable) for item in value):
+            return _FALLBACK
         return self._object_list(plan, value, field_details_list, path)
 
     def _object_list(
