@@ -5,6 +5,7 @@ Every query is scoped to the viewer's subtree and ordered by e164, paged by curs
 
 import functools
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +39,6 @@ from models import (
     ReservationReason,
     Series,
 )
-from models.database import Reads
 from models.numbers import (
     NUMBER_COLUMNS,
     NumberQuickFilterCount,
@@ -648,19 +648,49 @@ def _below(pool: Any, top: Any) -> sa.ColumnElement[bool]:
 
 
 async def _walks_per_organization(
-    reads: Reads,
+    reads: AsyncConnection,
     org_ids: Sequence[int],
     include_descendants: bool,
     states: Sequence[NumberState] | None,
     request: PageRequest,
 ) -> dict[int, bool]:
     """Per organization, whether its page walks the numbers in e164 order (`page_statement`'s
-    rule: its pools' M of the N numbers, M² > (first + 1) N), from the state counters."""
-    held = _walks_statement(include_descendants, tuple(states or ()))
-    return {
-        org_id: (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
-        for org_id, scoped, total in await reads.execute(held, {"org_ids": list(org_ids)})
+    rule: its pools' M of the N numbers, M² > (first + 1) N), from the state counters.
+
+    Decided per database, organization and page shape, and kept for WALK_SECONDS
+    (`_walks`): the choice of a plan only, never of rows, so an SPA's view does not
+    count again at every look (a statement of its ten), and a pool that grew (an
+    import) is walked within a minute.
+    """
+    shape = (str(reads.engine.url), include_descendants, tuple(states or ()), request.first)
+    now = time.monotonic()
+    walks = {
+        org_id: kept[0]
+        for org_id in org_ids
+        if (kept := _walks.get((shape, org_id))) is not None and now - kept[1] < WALK_SECONDS
     }
+    missing = [org_id for org_id in org_ids if org_id not in walks]
+    if missing:
+        held = _walks_statement(include_descendants, tuple(states or ()))
+        counted = await reads.execute(held, {"org_ids": missing})
+        decided = dict.fromkeys(missing, False)
+        decided |= {
+            org_id: (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
+            for org_id, scoped, total in counted
+        }
+        for org_id, walk in decided.items():
+            _walks[(shape, org_id)] = (walk, now)
+            _walks.move_to_end((shape, org_id))
+        while len(_walks) > WALKS:
+            _walks.popitem(last=False)
+        walks |= decided
+    return walks
+
+
+# Walk decisions made (`_walks_per_organization`) and when, the most recently made last.
+WALKS = 4_096
+WALK_SECONDS = 60.0
+_walks: "OrderedDict[tuple[Hashable, int], tuple[bool, float]]" = OrderedDict()
 
 
 @functools.lru_cache(maxsize=64)

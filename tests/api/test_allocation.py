@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from domain import ids
+from domain import ids, search
 from models import Organization, OrganizationKind, Role
 from tests.support.api import Api, gid
 from tests.support.databases import StatementCounter
@@ -758,6 +758,31 @@ async def test_each_organization_gets_its_own_page_when_views_follow_one_another
         assert (await page(partner, True))[0] == [sg(10), sg(11)]
         assert (await page(other, True))[0] == [sg(20), sg(21)]
         assert (await page(root, True))[0] == [sg(10), sg(11)]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_views_walk_decision_is_counted_once_a_minute(
+    api: Api, statements: StatementCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, whether a view's page walks the numbers in order is decided from the
+    counters once, not at every look; decided again once WALK_SECONDS have passed."""
+    root = await api.root()
+    partner = await api.org("Partner", OrganizationKind.PARTNER, root)
+    await _fill(api, partner, 10)
+    variables = {"id": gid(partner), "descendants": False, "after": None}
+
+    async def decisions() -> tuple[list[str], int]:
+        statements.reset()
+        found = (await api.gql(POOL_PAGES, variables))["organization"]
+        numbers = [edge["node"]["e164"] for edge in found["numbers"]["edges"]]
+        assert numbers == [sg(10), sg(11)]
+        counted = [sql for sql in statements.sql if "FROM number_state_counts) AS" in sql]
+        return numbers, len(counted)
+
+    assert (await decisions())[1] == 1
+    assert (await decisions())[1] == 0
+    monkeypatch.setattr(search, "WALK_SECONDS", 0.0)
+    assert (await decisions())[1] == 1
 
 
 @pytest.mark.slow
