@@ -1,5 +1,6 @@
 """The assembled schema: every domain's queries and mutations, with limits and error policy."""
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -80,15 +81,26 @@ class NumbraSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema for these settings' limits and execution path: built once per process
+    for each (an app made again, as every test makes one, takes the same schema; a
+    build is ~40 ms, most of what making an app costs)."""
+    return _built(
+        settings.max_query_depth,
+        settings.max_aliases,
+        settings.max_tokens,
+        settings.fast_execution,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _built(max_depth: int, max_aliases: int, max_tokens: int, fast: bool) -> strawberry.Schema:
     schema = NumbraSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
-        extensions=[
-            request_pipeline(settings.max_query_depth, settings.max_aliases, settings.max_tokens)
-        ],
-        execution_context_class=FastExecutor if settings.fast_execution else None,
+        extensions=[request_pipeline(max_depth, max_aliases, max_tokens)],
+        execution_context_class=FastExecutor if fast else None,
     )
     compile_inputs(input_definitions(schema), schema)
     return schema
