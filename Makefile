@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/numbra serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
+# Python may keep compiled bytecode (__pycache__, ignored by git) even where the
+# environment says not to: each pytest worker imports the whole app, ~4 s uncompiled.
+test test-fast: export PYTHONDONTWRITEBYTECODE =
+
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
