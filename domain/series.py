@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 import phonenumbers
@@ -15,6 +16,7 @@ from domain.errors import DomainError, ErrorCode, Problems
 from domain.pagination import Page, PageRequest, make_page
 from models import Role, Series
 from models.base import column_length
+from models.database import Reads
 
 TYPE_NAME = "Series"
 MAX_NAME = column_length(Series.name)
@@ -124,3 +126,36 @@ class Matcher:
 async def matcher(session: AsyncSession) -> Matcher:
     result = await session.execute(sa.select(Series.prefix, Series.id))
     return Matcher({prefix: series_id for prefix, series_id in result})
+
+
+class SeriesFacts(Protocol):
+    """What the API shows of a series: a Series row, or SeriesRead."""
+
+    @property
+    def uuid(self) -> UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+
+
+class SeriesRead(NamedTuple):
+    id: int
+    uuid: UUID
+    name: str
+    prefix: str
+    country: str
+
+
+_BY_IDS = sa.select(Series.id, Series.uuid, Series.name, Series.prefix, Series.country).where(
+    Series.id.in_(sa.bindparam("series_ids", expanding=True))
+)
+
+
+async def read_by_ids(reads: Reads, series_ids: Sequence[int]) -> dict[int, SeriesRead]:
+    """Series by id, as plain rows of what the API shows (a nested view's allocations
+    name a few series each: ORM objects cost three times a plain row's time)."""
+    rows = await reads.execute(_BY_IDS, {"series_ids": list(series_ids)})
+    return {row.id: SeriesRead(*row) for row in rows}

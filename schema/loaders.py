@@ -16,6 +16,7 @@ from domain import (
     organizations,
     porting,
     search,
+    series,
     webhooks,
 )
 from domain.access import Viewer
@@ -23,8 +24,9 @@ from domain.errors import Problems
 from domain.inventory import AllocationRow
 from domain.number_policy import Overrides
 from domain.pagination import Page, PageRequest
+from domain.series import SeriesRead
 from domain.webhooks import DeliveryPageKey
-from models import NumberEvent, NumberState, Organization, PortOrder, Series
+from models import NumberEvent, NumberState, Organization, PortOrder
 from models.database import Database
 from models.numbers import NumberRecord
 from models.operators import Operator
@@ -37,8 +39,6 @@ PoolKey = tuple[int, bool, search.NumberFilter, PageRequest]
 # A pool's key, and the columns its page selects (None: all; domain/search.py, `page`).
 PoolPageKey = tuple[int, bool, search.NumberFilter, PageRequest, frozenset[str] | None]
 PageShape = tuple[bool, search.NumberFilter, PageRequest, frozenset[str] | None]
-
-_SERIES = sa.select(Series).where(Series.id.in_(sa.bindparam("series_ids", expanding=True)))
 
 
 class Loaders:
@@ -58,7 +58,7 @@ class Loaders:
         return DataLoader(self._load_children)
 
     @cached_property
-    def series(self) -> DataLoader[int, Series | None]:
+    def series(self) -> DataLoader[int, SeriesRead | None]:
         return DataLoader(self._load_series)
 
     @cached_property
@@ -155,10 +155,9 @@ class Loaders:
             found = await organizations.children_of(session, keys)
         return [found[key] for key in keys]
 
-    async def _load_series(self, keys: Sequence[int]) -> list[Series | None]:
-        async with self._db.read_statements() as session:
-            rows = await session.scalars(_SERIES, {"series_ids": list(keys)})
-            found = {row.id: row for row in rows}
+    async def _load_series(self, keys: Sequence[int]) -> list[SeriesRead | None]:
+        async with self._db.read_connection() as connection:
+            found = await series.read_by_ids(connection, keys)
         return [found.get(key) for key in keys]
 
     async def _load_policy_overrides(self, keys: Sequence[int]) -> list[Overrides]:

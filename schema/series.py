@@ -6,7 +6,7 @@ import strawberry
 
 from domain import ids
 from domain.pagination import Page, encode_cursor
-from domain.series import TYPE_NAME
+from domain.series import TYPE_NAME, SeriesFacts
 from models import Series as SeriesRow
 from schema.common import CountedConnection, Node, PageInfo, UserError, edges_and_page_info
 
@@ -18,7 +18,7 @@ class SeriesType(Node):
     country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
 
     @classmethod
-    def from_row(cls, row: SeriesRow) -> "SeriesType":
+    def from_row(cls, row: SeriesFacts) -> "SeriesType":
         return cls(
             id=strawberry.ID(ids.encode(TYPE_NAME, row.uuid)),
             name=row.name,
