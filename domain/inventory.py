@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.search import per_organization
-from models import NumberState
+from domain.series import SERIES_READ, SeriesRead
+from models import NumberState, Series
 from models.database import Reads
 from models.numbers import NumberSeriesCount, NumberStateCount
 
@@ -20,6 +21,7 @@ class AllocationRow:
     series_id: int
     allocated: int
     unused: int
+    series: SeriesRead  # read with the counts: an allocation is always shown by its series
 
 
 # The organizations asked for, a parameter of statements made once (building and keying a
@@ -27,16 +29,26 @@ class AllocationRow:
 ORG_IDS: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
 
 
-def _allocations_statement() -> sa.Select[int, int, int, int]:
+def _allocations_statement() -> sa.Select[Any]:
     counted = NumberSeriesCount
     allocated = sa.cast(sa.func.sum(counted.allocated), sa.BigInteger)
     unused = sa.cast(sa.func.sum(counted.unused), sa.BigInteger)
-    return (
-        sa.select(counted.organization_id, counted.series_id, allocated, unused)
+    sums = (
+        sa.select(
+            counted.organization_id,
+            counted.series_id,
+            allocated.label("allocated"),
+            unused.label("unused"),
+        )
         .where(counted.organization_id.in_(ORG_IDS))
         .group_by(counted.organization_id, counted.series_id)
         .having(allocated > 0)
-        .order_by(counted.organization_id, counted.series_id)
+        .subquery()
+    )
+    return (
+        sa.select(sums, *SERIES_READ)
+        .join(Series, Series.id == sums.c.series_id)
+        .order_by(sums.c.organization_id, sums.c.series_id)
     )
 
 
@@ -45,12 +57,12 @@ _ALLOCATIONS = _allocations_statement()
 
 async def allocations(reads: Reads, org_ids: Sequence[int]) -> dict[int, list[AllocationRow]]:
     """Per organization, one row per series its own pool holds numbers of (not DELETED),
-    summed from the counters the triggers keep."""
+    summed from the counters the triggers keep, with the series' own facts."""
     found: dict[int, list[AllocationRow]] = defaultdict(list)
-    for org_id, series_id, held, free in await reads.execute(
+    for org_id, series_id, held, free, *facts in await reads.execute(
         _ALLOCATIONS, {"org_ids": list(org_ids)}
     ):
-        found[org_id].append(AllocationRow(org_id, series_id, held, free))
+        found[org_id].append(AllocationRow(org_id, series_id, held, free, SeriesRead(*facts)))
     return found
 
 

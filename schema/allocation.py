@@ -31,10 +31,8 @@ class Allocation:
         return OrganizationType.from_row(org)
 
     @strawberry.field
-    async def series(self, info: Info) -> SeriesType:
-        row = await info.context.loaders.series.load(self.row.series_id)
-        assert row is not None
-        return SeriesType.from_row(row)
+    def series(self) -> SeriesType:
+        return SeriesType.from_row(self.row.series)
 
 
 @strawberry.input
