@@ -192,7 +192,10 @@ class NumberType(Node):
             number.row = row
             number.__dict__["_made_from"] = (row, _FIELDS)
         else:
-            number.__dict__["_made_from"] = (row, projection.makers)
+            made = number.__dict__
+            made["_made_from"] = (row, projection.makers)
+            if projection.copy is not None:
+                made.update(zip(projection.copied, projection.copy(row), strict=True))
         return number
 
     @strawberry.field(description="The organization whose pool holds the number.")
@@ -390,6 +393,11 @@ class Projection:
 
     columns: frozenset[str] | None
     makers: Mapping[str, Callable[[NumberRecord], object]]
+    # The fields that are a column of the projection's as it is, and how to read them
+    # from a row at once: set on each number as it is made (a dict read each, then,
+    # rather than a descriptor's call; the selection asked for them).
+    copied: tuple[str, ...] = ()
+    copy: Callable[[NumberRecord], tuple[object, ...]] | None = None
 
 
 FULL_ROW = Projection(None, _FIELDS)
@@ -404,7 +412,10 @@ def projection(columns: frozenset[str]) -> Projection:
         for name, make in _FIELDS.items()
     }
     makers["row"] = _refusal("row", columns)
-    return Projection(columns, makers)
+    copied = tuple(name for name in _COLUMN_FIELDS if name in columns)
+    read = operator.attrgetter(*copied)
+    copy = read if len(copied) > 1 else lambda row: (read(row),)
+    return Projection(columns, makers, copied, copy)
 
 
 def _refusal(name: str, columns: frozenset[str]) -> Callable[[NumberRecord], object]:
