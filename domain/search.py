@@ -351,14 +351,12 @@ async def page(
     """
     dialect = connection.dialect.name
     key = _statement_key(dialect, viewer, spec, request, columns)
-    query = _page_statements.get(key) if key is not None else None
+    query = _kept(key) if key is not None else None
     if query is None:
         async with AsyncSession(bind=connection) as session:
             query = await page_statement(session, viewer, spec, request, columns)
         if key is not None:
             _keep(key, query)
-    else:
-        _page_statements.move_to_end(key)
     parameters = {AFTER: str(request.after[0])} if request.after is not None else {}
     rows = (await connection.execute(query, parameters)).all()
     return make_page(rows, request)
@@ -420,8 +418,12 @@ async def _holds_most(
 # in Python (the filter an SPA's tab or a partner's search sends again and again). Only
 # filters whose statement follows from the filter and the viewer's subtree alone are
 # kept: those naming an organization, a series or a lookup value read the database.
+# Kept for PLAN_SECONDS: a statement holds its plan's choice (the walk in e164 order or
+# not, on SQLite), which a pool that grew since (an import) may have made wrong.
 PAGE_STATEMENTS = 512
-_page_statements: "OrderedDict[Hashable, sa.Select[Any]]" = OrderedDict()
+# How long a choice of plan (a kept statement, a walk decision) is kept.
+PLAN_SECONDS = 60.0
+_page_statements: "OrderedDict[Hashable, tuple[sa.Select[Any], float]]" = OrderedDict()
 _LOOKED_UP = (
     "organization_id",
     "series_id",
@@ -453,8 +455,18 @@ def _statement_key(
     return key
 
 
+def _kept(key: Hashable) -> sa.Select[Any] | None:
+    """The statement kept under `key`, if it was made less than PLAN_SECONDS ago."""
+    found = _page_statements.get(key)
+    if found is None or time.monotonic() - found[1] >= PLAN_SECONDS:
+        return None
+    _page_statements.move_to_end(key)
+    return found[0]
+
+
 def _keep(key: Hashable, query: sa.Select[Any]) -> None:
-    _page_statements[key] = query
+    _page_statements[key] = (query, time.monotonic())
+    _page_statements.move_to_end(key)
     while len(_page_statements) > PAGE_STATEMENTS:
         _page_statements.popitem(last=False)
 
@@ -585,7 +597,7 @@ async def pages_per_organization(
         chunk = org_ids[start : start + PAGES_PER_STATEMENT]
         in_order = tuple(walks.get(org_id, False) for org_id in chunk)
         shape = (key, "organizations", include_descendants, in_order) if key else None
-        query = _page_statements.get(shape) if shape is not None else None
+        query = _kept(shape) if shape is not None else None
         if query is None:
             if where is None:
                 problems = Problems()
@@ -596,8 +608,6 @@ async def pages_per_organization(
             )
             if shape is not None:
                 _keep(shape, query)
-        else:
-            _page_statements.move_to_end(shape)
         owners = {f"owner_{i}": org_id for i, org_id in enumerate(chunk)}
         for number in await connection.execute(query, {**parameters, **owners}):
             rows[number.owner_org].append(number)
@@ -657,7 +667,7 @@ async def _walks_per_organization(
     """Per organization, whether its page walks the numbers in e164 order (`page_statement`'s
     rule: its pools' M of the N numbers, M² > (first + 1) N), from the state counters.
 
-    Decided per database, organization and page shape, and kept for WALK_SECONDS
+    Decided per database, organization and page shape, and kept for PLAN_SECONDS
     (`_walks`): the choice of a plan only, never of rows, so an SPA's view does not
     count again at every look (a statement of its ten), and a pool that grew (an
     import) is walked within a minute.
@@ -667,7 +677,7 @@ async def _walks_per_organization(
     walks = {
         org_id: kept[0]
         for org_id in org_ids
-        if (kept := _walks.get((shape, org_id))) is not None and now - kept[1] < WALK_SECONDS
+        if (kept := _walks.get((shape, org_id))) is not None and now - kept[1] < PLAN_SECONDS
     }
     missing = [org_id for org_id in org_ids if org_id not in walks]
     if missing:
@@ -689,7 +699,6 @@ async def _walks_per_organization(
 
 # Walk decisions made (`_walks_per_organization`) and when, the most recently made last.
 WALKS = 4_096
-WALK_SECONDS = 60.0
 _walks: "OrderedDict[tuple[Hashable, int], tuple[bool, float]]" = OrderedDict()
 
 

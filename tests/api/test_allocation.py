@@ -765,7 +765,7 @@ async def test_a_views_walk_decision_is_counted_once_a_minute(
     api: Api, statements: StatementCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite, whether a view's page walks the numbers in order is decided from the
-    counters once, not at every look; decided again once WALK_SECONDS have passed."""
+    counters once, not at every look; decided again once PLAN_SECONDS have passed."""
     root = await api.root()
     partner = await api.org("Partner", OrganizationKind.PARTNER, root)
     await _fill(api, partner, 10)
@@ -781,7 +781,7 @@ async def test_a_views_walk_decision_is_counted_once_a_minute(
 
     assert (await decisions())[1] == 1
     assert (await decisions())[1] == 0
-    monkeypatch.setattr(search, "WALK_SECONDS", 0.0)
+    monkeypatch.setattr(search, "PLAN_SECONDS", 0.0)
     assert (await decisions())[1] == 1
 
 

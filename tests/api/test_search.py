@@ -19,6 +19,7 @@ from models import Organization, OrganizationKind, Role
 from models.database import Database
 from settings import Settings
 from tests.support.api import Api, gid
+from tests.support.databases import StatementCounter
 
 SEARCH = """
 query($filter: NumberFilter, $first: Int, $after: String) {
@@ -681,6 +682,32 @@ async def test_a_filter_sent_again_answers_from_each_viewer_s_subtree_and_the_cu
     assert (await search(api, filter, reseller, first=1, after=after))["edges"][0]["node"][
         "e164"
     ] == F5
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_kept_statement_is_made_again_after_a_minute(
+    api: Api, statements: StatementCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a page without a prefix chooses its plan from the counters when its
+    statement is made; a kept statement keeps that choice for PLAN_SECONDS only, so a
+    pool that grew since is read by the plan that suits it within the minute."""
+    from domain import search as domain_search
+
+    partner, _first, _second, _department = await tree(api)
+    await add(api, F1, F2, organizationId=gid(partner))
+    reseller = await api.token_for(partner, Role.VIEWER)
+    filter = {"states": ["AVAILABLE"]}
+
+    async def counted() -> int:
+        statements.reset()
+        page = await search(api, filter, reseller)
+        assert [edge["node"]["e164"] for edge in page["edges"]] == [F1, F2]
+        return sum("number_state_counts" in sql for sql in statements.sql)
+
+    assert await counted() == 1
+    assert await counted() == 0
+    monkeypatch.setattr(domain_search, "PLAN_SECONDS", 0.0)
+    assert await counted() == 1
 
 
 async def test_kept_statements_are_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
