@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.search import per_organization
+from domain.search import ORG_IDS, per_organization
 from domain.series import SERIES_READ, SeriesRead
 from models import NumberState, Series
 from models.database import Reads
@@ -22,11 +22,6 @@ class AllocationRow:
     allocated: int
     unused: int
     series: SeriesRead  # read with the counts: an allocation is always shown by its series
-
-
-# The organizations asked for, a parameter of statements made once (building and keying a
-# statement cost more than running it on these small counter tables).
-ORG_IDS: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
 
 
 def _allocations_statement() -> sa.Select[Any]:

@@ -409,6 +409,12 @@ async def _holds_most(
     everything = sa.select(NumberStateCount.total())
     counted = await session.execute(sa.select(held.scalar_subquery(), everything.scalar_subquery()))
     scoped, total = counted.one()
+    return _walk_wins(scoped, total, request)
+
+
+def _walk_wins(scoped: int | None, total: int | None, request: PageRequest) -> bool:
+    """`page_statement`'s rule: pools and states holding M of the N numbers are read by
+    walking e164 in order when M² > (first + 1) N."""
     return (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
 
 
@@ -456,19 +462,31 @@ def _statement_key(
 
 
 def _kept(key: Hashable) -> sa.Select[Any] | None:
-    """The statement kept under `key`, if it was made less than PLAN_SECONDS ago."""
-    found = _page_statements.get(key)
-    if found is None or time.monotonic() - found[1] >= PLAN_SECONDS:
-        return None
-    _page_statements.move_to_end(key)
-    return found[0]
+    return _fresh(_page_statements, key)
 
 
 def _keep(key: Hashable, query: sa.Select[Any]) -> None:
-    _page_statements[key] = (query, time.monotonic())
-    _page_statements.move_to_end(key)
-    while len(_page_statements) > PAGE_STATEMENTS:
-        _page_statements.popitem(last=False)
+    _store(_page_statements, key, query, PAGE_STATEMENTS)
+
+
+def _fresh(kept: "OrderedDict[Any, tuple[Any, float]]", key: Hashable) -> Any | None:
+    """What `kept` holds under `key`, if it was put there less than PLAN_SECONDS ago
+    (then the most recently used)."""
+    found = kept.get(key)
+    if found is None or time.monotonic() - found[1] >= PLAN_SECONDS:
+        return None
+    kept.move_to_end(key)
+    return found[0]
+
+
+def _store(
+    kept: "OrderedDict[Any, tuple[Any, float]]", key: Hashable, value: Any, bound: int
+) -> None:
+    """Put `value` in `kept` under `key`, dropping the least recently used past `bound`."""
+    kept[key] = (value, time.monotonic())
+    kept.move_to_end(key)
+    while len(kept) > bound:
+        kept.popitem(last=False)
 
 
 async def count(session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]) -> int:
@@ -529,6 +547,11 @@ async def counts_by_quick_filter(
     problems.raise_if_any()
     row = (await session.execute(sa.select(*quick_filters.tab_sums()).where(*where))).one()
     return quick_filters.as_counts(list(row))
+
+
+# The organizations asked for, a parameter of statements made once (building and keying
+# a statement cost more than running it on the small counter tables).
+ORG_IDS: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
 
 
 def per_organization(
@@ -673,26 +696,17 @@ async def _walks_per_organization(
     import) is walked within a minute.
     """
     shape = (str(reads.engine.url), include_descendants, tuple(states or ()), request.first)
-    now = time.monotonic()
     walks = {
-        org_id: kept[0]
-        for org_id in org_ids
-        if (kept := _walks.get((shape, org_id))) is not None and now - kept[1] < PLAN_SECONDS
+        org_id: walk for org_id in org_ids if (walk := _fresh(_walks, (shape, org_id))) is not None
     }
     missing = [org_id for org_id in org_ids if org_id not in walks]
     if missing:
         held = _walks_statement(include_descendants, tuple(states or ()))
         counted = await reads.execute(held, {"org_ids": missing})
         decided = dict.fromkeys(missing, False)
-        decided |= {
-            org_id: (scoped or 0) ** 2 > (request.first + 1) * (total or 0)
-            for org_id, scoped, total in counted
-        }
+        decided |= {org_id: _walk_wins(scoped, total, request) for org_id, scoped, total in counted}
         for org_id, walk in decided.items():
-            _walks[(shape, org_id)] = (walk, now)
-            _walks.move_to_end((shape, org_id))
-        while len(_walks) > WALKS:
-            _walks.popitem(last=False)
+            _store(_walks, (shape, org_id), walk, WALKS)
         walks |= decided
     return walks
 
@@ -704,12 +718,11 @@ _walks: "OrderedDict[tuple[Hashable, int], tuple[bool, float]]" = OrderedDict()
 
 @functools.lru_cache(maxsize=64)
 def _walks_statement(include_descendants: bool, states: tuple[NumberState, ...]) -> sa.Select[Any]:
-    org_ids: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
-    owner, source = per_organization(org_ids, include_descendants, NumberStateCount)
+    owner, source = per_organization(ORG_IDS, include_descendants, NumberStateCount)
     everything = sa.select(NumberStateCount.total()).correlate(None).scalar_subquery()
     held = source.with_only_columns(owner, NumberStateCount.total(), everything).group_by(owner)
     if not include_descendants:
-        held = held.where(NumberStateCount.organization_id.in_(org_ids))
+        held = held.where(NumberStateCount.organization_id.in_(ORG_IDS))
     if states:
         held = held.where(NumberStateCount.state.in_(states))
     return held  # type: ignore[no-any-return]
