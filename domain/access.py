@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -17,12 +18,20 @@ from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
 from domain.policy import Policy
 from models import Organization, Role, Token
+from models.prepared import Prepared
 
 TOKEN_PREFIX = "nbr_"
 # The token id of a viewer that holds no token: the CLI, run by the operator on its own
 # machine (and the tests' world builder).
 NO_TOKEN = 0
 _ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class _AtPath(Protocol):
+    """An organization (a row or a plain read of one), as far as seeing it goes."""
+
+    @property
+    def path(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class Viewer:
     def has_token(self) -> bool:
         return self.token_id != NO_TOKEN
 
-    def sees(self, org: Organization) -> bool:
+    def sees(self, org: "_AtPath") -> bool:
         return org.path.startswith(self.org_path)
 
     def has_role(self, role: Role) -> bool:
@@ -83,7 +92,7 @@ def new_token() -> str:
 
 
 # Built once: every request runs it, and building it is most of its cost in Python.
-_TOKEN_LOOKUP = (
+_TOKEN_LOOKUP = Prepared(
     sa.select(
         Token.id,
         Token.uuid,
@@ -124,11 +133,10 @@ async def identify(
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     connection = await session.connection() if isinstance(session, AsyncSession) else session
-    found = await connection.execute(_TOKEN_LOOKUP, {"token_hash": hash_token(raw), "now": now})
-    row = found.one_or_none()
-    if row is None:
+    found = await _TOKEN_LOOKUP.rows(connection, {"token_hash": hash_token(raw), "now": now})
+    if not found:
         return None
-    token_id, token_uuid, name, role, last_used_at, org_id, path = row
+    token_id, token_uuid, name, role, last_used_at, org_id, path = found[0]
     viewer = Viewer(
         token_id=token_id,
         token_name=name,

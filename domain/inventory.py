@@ -13,6 +13,7 @@ from domain.series import SERIES_READ, SeriesRead
 from models import NumberState, Series
 from models.database import Reads
 from models.numbers import NumberSeriesCount, NumberStateCount
+from models.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -47,28 +48,28 @@ def _allocations_statement() -> sa.Select[Any]:
     )
 
 
-_ALLOCATIONS = _allocations_statement()
+_ALLOCATIONS = Prepared(_allocations_statement())
 
 
 async def allocations(reads: Reads, org_ids: Sequence[int]) -> dict[int, list[AllocationRow]]:
     """Per organization, one row per series its own pool holds numbers of (not DELETED),
     summed from the counters the triggers keep, with the series' own facts."""
     found: dict[int, list[AllocationRow]] = defaultdict(list)
-    for org_id, series_id, held, free, *facts in await reads.execute(
-        _ALLOCATIONS, {"org_ids": list(org_ids)}
+    for org_id, series_id, held, free, *facts in await _ALLOCATIONS.rows(
+        reads, {"org_ids": list(org_ids)}
     ):
         found[org_id].append(AllocationRow(org_id, series_id, held, free, SeriesRead(*facts)))
     return found
 
 
 @functools.cache
-def _state_counts_statement(include_descendants: bool) -> sa.Select[Any]:
+def _state_counts_statement(include_descendants: bool) -> Prepared:
     counted = NumberStateCount
     owner, source = per_organization(ORG_IDS, include_descendants, counted)
     query = source.with_only_columns(owner, counted.state, counted.total())
     if not include_descendants:
         query = query.where(counted.organization_id.in_(ORG_IDS))
-    return query.group_by(owner, counted.state)  # type: ignore[no-any-return]
+    return Prepared(query.group_by(owner, counted.state))
 
 
 async def state_counts(
@@ -80,6 +81,6 @@ async def state_counts(
     found: dict[int, dict[NumberState, int]] = {
         org_id: dict.fromkeys(NumberState, 0) for org_id in org_ids
     }
-    for org_id, state, count in await reads.execute(query, {"org_ids": list(org_ids)}):
+    for org_id, state, count in await query.rows(reads, {"org_ids": list(org_ids)}):
         found[org_id][state] = count
     return found

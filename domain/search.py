@@ -45,6 +45,7 @@ from models.numbers import (
     NumberRecord,
     NumberStateCount,
 )
+from models.prepared import Prepared
 
 MAX_FILTER_NUMBERS = 10_000
 
@@ -351,15 +352,13 @@ async def page(
     """
     dialect = connection.dialect.name
     key = _statement_key(dialect, viewer, spec, request, columns)
-    query = _kept(key) if key is not None else None
-    if query is None:
+    prepared = _kept(key) if key is not None else None
+    parameters = {AFTER: str(request.after[0])} if request.after is not None else {}
+    if prepared is None:
         async with AsyncSession(bind=connection) as session:
             query = await page_statement(session, viewer, spec, request, columns)
-        if key is not None:
-            _keep(key, query)
-    parameters = {AFTER: str(request.after[0])} if request.after is not None else {}
-    rows = (await connection.execute(query, parameters)).all()
-    return make_page(rows, request)
+        return make_page(await _first_rows(connection, key, query, parameters), request)
+    return make_page(await prepared.rows(connection, parameters), request)
 
 
 async def page_statement(
@@ -429,7 +428,7 @@ def _walk_wins(scoped: int | None, total: int | None, request: PageRequest) -> b
 PAGE_STATEMENTS = 512
 # How long a choice of plan (a kept statement, a walk decision) is kept.
 PLAN_SECONDS = 60.0
-_page_statements: "OrderedDict[Hashable, tuple[sa.Select[Any], float]]" = OrderedDict()
+_page_statements: "OrderedDict[Hashable, tuple[Prepared, float]]" = OrderedDict()
 _LOOKED_UP = (
     "organization_id",
     "series_id",
@@ -461,12 +460,23 @@ def _statement_key(
     return key
 
 
-def _kept(key: Hashable) -> sa.Select[Any] | None:
+def _kept(key: Hashable) -> Prepared | None:
     return _fresh(_page_statements, key)
 
 
-def _keep(key: Hashable, query: sa.Select[Any]) -> None:
-    _store(_page_statements, key, query, PAGE_STATEMENTS)
+async def _first_rows(
+    connection: AsyncConnection,
+    key: Hashable | None,
+    query: sa.Select[Any],
+    parameters: dict[str, Any],
+) -> list[Any]:
+    """The rows of a statement just made, kept (prepared) under `key` for the requests
+    that follow; without a key, run through SQLAlchemy (and its cache of compiled SQL)."""
+    if key is None:
+        return list((await connection.execute(query, parameters)).all())
+    prepared = Prepared(query)
+    _store(_page_statements, key, prepared, PAGE_STATEMENTS)
+    return await prepared.rows(connection, parameters)
 
 
 def _fresh(kept: "OrderedDict[Any, tuple[Any, float]]", key: Hashable) -> Any | None:
@@ -584,7 +594,7 @@ PAGES_PER_STATEMENT = 400
 
 
 async def pages_per_organization(
-    session: AsyncSession,
+    connection: AsyncConnection,
     viewer: Viewer,
     spec: NumberFilter,
     org_ids: Sequence[int],
@@ -603,8 +613,7 @@ async def pages_per_organization(
     The statement is kept as a search page's is (`_page_statements`), the
     organizations its parameters: an SPA asks the same view again and again.
     """
-    dialect = session.get_bind().dialect.name
-    connection = await session.connection()
+    dialect = connection.dialect.name
     walks = (
         await _walks_per_organization(
             connection, org_ids, include_descendants, spec.states, request
@@ -620,19 +629,21 @@ async def pages_per_organization(
         chunk = org_ids[start : start + PAGES_PER_STATEMENT]
         in_order = tuple(walks.get(org_id, False) for org_id in chunk)
         shape = (key, "organizations", include_descendants, in_order) if key else None
-        query = _kept(shape) if shape is not None else None
-        if query is None:
+        prepared = _kept(shape) if shape is not None else None
+        arguments = parameters | {f"owner_{i}": org_id for i, org_id in enumerate(chunk)}
+        if prepared is not None:
+            found = await prepared.rows(connection, arguments)
+        else:
             if where is None:
                 problems = Problems()
-                where = await build(session, viewer, spec, problems)
+                async with AsyncSession(bind=connection) as session:
+                    where = await build(session, viewer, spec, problems)
                 problems.raise_if_any()
             query = _pages_statement(
                 dialect, where, include_descendants, request, in_order, columns
             )
-            if shape is not None:
-                _keep(shape, query)
-        owners = {f"owner_{i}": org_id for i, org_id in enumerate(chunk)}
-        for number in await connection.execute(query, {**parameters, **owners}):
+            found = await _first_rows(connection, shape, query, arguments)
+        for number in found:
             rows[number.owner_org].append(number)
     return {org_id: make_page(found, request) for org_id, found in rows.items()}
 
@@ -702,7 +713,7 @@ async def _walks_per_organization(
     missing = [org_id for org_id in org_ids if org_id not in walks]
     if missing:
         held = _walks_statement(include_descendants, tuple(states or ()))
-        counted = await reads.execute(held, {"org_ids": missing})
+        counted = await held.rows(reads, {"org_ids": missing})
         decided = dict.fromkeys(missing, False)
         decided |= {org_id: _walk_wins(scoped, total, request) for org_id, scoped, total in counted}
         for org_id, walk in decided.items():
@@ -717,7 +728,7 @@ _walks: "OrderedDict[tuple[Hashable, int], tuple[bool, float]]" = OrderedDict()
 
 
 @functools.lru_cache(maxsize=64)
-def _walks_statement(include_descendants: bool, states: tuple[NumberState, ...]) -> sa.Select[Any]:
+def _walks_statement(include_descendants: bool, states: tuple[NumberState, ...]) -> Prepared:
     owner, source = per_organization(ORG_IDS, include_descendants, NumberStateCount)
     everything = sa.select(NumberStateCount.total()).correlate(None).scalar_subquery()
     held = source.with_only_columns(owner, NumberStateCount.total(), everything).group_by(owner)
@@ -725,7 +736,7 @@ def _walks_statement(include_descendants: bool, states: tuple[NumberState, ...])
         held = held.where(NumberStateCount.organization_id.in_(ORG_IDS))
     if states:
         held = held.where(NumberStateCount.state.in_(states))
-    return held  # type: ignore[no-any-return]
+    return Prepared(held)
 
 
 async def counts_per_organization(

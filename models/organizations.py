@@ -58,8 +58,12 @@ class Organization(Base):
 
     @property
     def ancestor_ids(self) -> list[int]:
-        """Ids from the root down to the parent."""
-        return [int(segment) for segment in self.path.strip("/").split("/")[:-1]]
+        return ancestor_ids(self.path)
+
+
+def ancestor_ids(path: str) -> list[int]:
+    """Ids from the root down to the parent of the organization at `path`."""
+    return [int(segment) for segment in path.strip("/").split("/")[:-1]]
 
 
 def path_segment(org_id: int) -> str:

@@ -110,6 +110,10 @@ class InlineConnection:
     def cursor(self) -> _PendingCursor:
         return _PendingCursor(self._conn)
 
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """As aiosqlite's: a statement's rows in one call (models/prepared.py)."""
+        return self._conn.execute(sql, parameters).fetchall()
+
     async def commit(self) -> None:
         self._conn.commit()
 

@@ -23,10 +23,11 @@ from domain.access import Viewer
 from domain.errors import Problems
 from domain.inventory import AllocationRow
 from domain.number_policy import Overrides
+from domain.organizations import OrganizationRead
 from domain.pagination import Page, PageRequest
 from domain.series import SeriesRead
 from domain.webhooks import DeliveryPageKey
-from models import NumberEvent, NumberState, Organization, PortOrder
+from models import NumberEvent, NumberState, PortOrder
 from models.database import Database
 from models.numbers import NumberRecord
 from models.operators import Operator
@@ -50,11 +51,11 @@ class Loaders:
         self._viewer = viewer
 
     @cached_property
-    def organization(self) -> DataLoader[int, Organization | None]:
+    def organization(self) -> DataLoader[int, OrganizationRead | None]:
         return DataLoader(self._load_organizations)
 
     @cached_property
-    def children(self) -> DataLoader[int, list[Organization]]:
+    def children(self) -> DataLoader[int, list[OrganizationRead]]:
         return DataLoader(self._load_children)
 
     @cached_property
@@ -145,14 +146,14 @@ class Loaders:
                 found.update({(endpoint_id, status): n for endpoint_id, n in counts.items()})
         return [found[key] for key in keys]
 
-    async def _load_organizations(self, keys: Sequence[int]) -> list[Organization | None]:
-        async with self._db.read_statements() as session:
-            found = await organizations.by_ids(session, keys)
+    async def _load_organizations(self, keys: Sequence[int]) -> list[OrganizationRead | None]:
+        async with self._db.read_connection() as connection:
+            found = await organizations.read_by_ids(connection, keys)
         return [found.get(key) for key in keys]
 
-    async def _load_children(self, keys: Sequence[int]) -> list[list[Organization]]:
-        async with self._db.read_statements() as session:
-            found = await organizations.children_of(session, keys)
+    async def _load_children(self, keys: Sequence[int]) -> list[list[OrganizationRead]]:
+        async with self._db.read_connection() as connection:
+            found = await organizations.children_of(connection, keys)
         return [found[key] for key in keys]
 
     async def _load_series(self, keys: Sequence[int]) -> list[SeriesRead | None]:
@@ -231,10 +232,10 @@ class Loaders:
             shapes[(include, spec, request, columns)].append(org_id)
         found: dict[PoolPageKey, Page[NumberRecord]] = {}
         assert self._viewer is not None
-        async with self._db.read_statements() as session:
+        async with self._db.read_connection() as connection:
             for (include, spec, request, columns), org_ids in shapes.items():
                 pages = await search.pages_per_organization(
-                    session, self._viewer, spec, org_ids, include, request, columns
+                    connection, self._viewer, spec, org_ids, include, request, columns
                 )
                 found.update({(o, include, spec, request, columns): p for o, p in pages.items()})
         return [found[key] for key in keys]

@@ -8,7 +8,7 @@ import strawberry
 
 from domain import ids, number_policy
 from domain.number_policy import Periods
-from domain.organizations import TYPE_NAME, may_add_numbers
+from domain.organizations import TYPE_NAME, OrganizationFacts, may_add_numbers
 from domain.pagination import Page, encode_cursor, page_request
 from models import Organization as OrganizationRow
 from schema.common import (
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 @strawberry.type(name="Organization")
 class OrganizationType(Node):
-    row: strawberry.Private[OrganizationRow]
+    row: strawberry.Private[OrganizationFacts]
     uuid: UUID
     name: str
     kind: OrganizationKind  # type: ignore[valid-type]
@@ -44,7 +44,7 @@ class OrganizationType(Node):
     )
 
     @classmethod
-    def from_row(cls, row: OrganizationRow) -> "OrganizationType":
+    def from_row(cls, row: OrganizationFacts) -> "OrganizationType":
         return cls(
             row=row,
             id=strawberry.ID(ids.encode(TYPE_NAME, row.uuid)),

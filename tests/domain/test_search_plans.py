@@ -337,9 +337,9 @@ async def test_pages_per_organization_walk_a_big_pool_and_read_a_small_one(
 
     sa.event.listen(db.read_engine.sync_engine, "before_cursor_execute", record)
     try:
-        async with db.read() as session:
+        async with db.read_connection() as connection:
             pages = await search.pages_per_organization(
-                session,
+                connection,
                 admin,
                 search.NumberFilter(),
                 [big.id, small.id],
