@@ -5,6 +5,7 @@ of any length, the empty one included; seen by statement listeners; and an error
 driver raises reaches the caller as SQLAlchemy's own.
 """
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -104,3 +105,53 @@ def test_a_value_rendered_into_the_sql_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="renders no value"):
         Prepared(rendered)
+
+
+async def test_read_connections_go_back_to_the_pool(db: Database, root: Organization) -> None:
+    """Whether the driver ran the statement or SQLAlchemy did (and began a transaction),
+    the connection goes back, and one connection serves reads that follow one another."""
+    prepared = Prepared(ORGANIZATIONS)
+    since = root.created_at - timedelta(days=1)
+    parameters = {"ids": [root.id], "kinds": [root.kind], "since": since}
+    for _ in range(3):
+        async with db.read_connection() as connection:
+            assert len(await prepared.rows(connection, parameters)) == 1
+        async with db.read_connection() as connection:
+            assert (await connection.execute(sa.select(sa.literal(1)))).scalar() == 1
+            assert connection.in_transaction()  # SQLAlchemy's autobegin
+    pool = db.read_engine.sync_engine.pool
+    assert isinstance(pool, sa.QueuePool)
+    assert (pool.checkedout(), pool.checkedin()) == (0, 1)
+
+
+async def test_a_read_after_a_connection_was_invalidated_connects_again(
+    db: Database, root: Organization
+) -> None:
+    """A connection found lost is invalidated (the whole pool is, on a disconnect), and
+    the next checkout connects again: the statement runs on the new driver connection."""
+    prepared = Prepared(ORGANIZATIONS)
+    since = root.created_at - timedelta(days=1)
+    parameters = {"ids": [root.id], "kinds": [root.kind], "since": since}
+    async with db.read_connection() as connection:
+        await prepared.rows(connection, parameters)
+    for _ in range(3):
+        async with db.read_connection() as connection:
+            await connection.invalidate()  # as SQLAlchemy does on finding it lost
+        async with db.read_connection() as connection:
+            assert len(await prepared.rows(connection, parameters)) == 1
+
+
+async def test_a_read_cancelled_midway_leaves_no_connection_half_used(db: Database) -> None:
+    """A request cancelled while its statement runs (a client gone, a timeout): the
+    connection's state is unknown, so it is dropped, as SQLAlchemy drops one, and the
+    next read gets a sound one."""
+    if db.is_sqlite:
+        pytest.skip("SQLite reads run inline, in one call: nothing is cancelled midway")
+    slow = Prepared(sa.select(sa.func.pg_sleep(30)))
+    quick = Prepared(sa.select(sa.literal(1).label("one")))
+    for _ in range(3):
+        async with db.read_connection() as connection:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(slow.rows(connection), timeout=0.2)
+        async with db.read_connection() as connection:
+            assert [row.one for row in await quick.rows(connection)] == [1]
