@@ -125,6 +125,22 @@ class Capability(enum.IntFlag):
     SMS = 4
 
 
+# Indexed columns that most numbers leave null (Number.__table_args__).
+_MOSTLY_NULL = (
+    "paid_until",
+    "blocked_until",
+    "owner_id",
+    "subscription_uuid",
+    "held_for_subscription_uuid",
+)
+
+
+def _where_set(name: str, column: str) -> sa.Index:
+    """An index of `column` holding only the rows where it is set."""
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(name, column, postgresql_where=where, sqlite_where=where)
+
+
 class Number(Base):
     __tablename__ = "numbers"
 
@@ -166,13 +182,13 @@ class Number(Base):
     reserved_at: Mapped[datetime | None]
     did_reservation_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid)
     # The subscription an automatic reservation holds the number for (reactivation).
-    held_for_subscription_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid, index=True)
+    held_for_subscription_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid)
 
     lock_remark: Mapped[str | None] = mapped_column(sa.Text)
     locked_at: Mapped[datetime | None]
 
-    subscription_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid, index=True)
-    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    subscription_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid)
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
 
     deletion_reason: Mapped[DeletionReason | None] = mapped_column(
         str_enum(DeletionReason, "deletion_reason")
@@ -208,18 +224,9 @@ class Number(Base):
     __table_args__ = (
         sa.Index("ix_numbers_state_expires_at", "state", "expires_at"),
         sa.Index("ix_numbers_organization_id_state", "organization_id", "state"),
-        sa.Index(
-            "ix_numbers_paid_until",
-            "paid_until",
-            postgresql_where=sa.text("paid_until IS NOT NULL"),
-            sqlite_where=sa.text("paid_until IS NOT NULL"),
-        ),
-        sa.Index(
-            "ix_numbers_blocked_until",
-            "blocked_until",
-            postgresql_where=sa.text("blocked_until IS NOT NULL"),
-            sqlite_where=sa.text("blocked_until IS NOT NULL"),
-        ),
+        # Columns most numbers leave null, indexed where set: every lookup is by value,
+        # and a number added or moved without one writes no entry (migration 0020).
+        *(_where_set(f"ix_numbers_{column}", column) for column in _MOSTLY_NULL),
     )
 
 
