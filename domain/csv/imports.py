@@ -56,8 +56,8 @@ REMARK = "imported from CSV"
 # The table itself: a Core INSERT skips the ORM's per-row bookkeeping.
 _NUMBERS = cast(sa.Table, Number.__table__)
 _ROW_COLUMNS = ("e164", *Fields._fields, "series_id", "operator_id")
-# Types of the PostgreSQL arrays the rows are sent in; the rest are text.
-_ARRAY_ITEM: dict[str, Any] = {
+# What PostgreSQL casts each cell of the rows' JSON to; the rest are text.
+_CELL_TYPE: dict[str, Any] = {
     "capabilities": sa.Integer(),
     "series_id": sa.Integer(),
     "operator_id": sa.Integer(),
@@ -467,28 +467,32 @@ class _Writer:
     async def _numbers(
         self, session: AsyncSession, values: list[tuple[Any, ...]]
     ) -> sa.ColumnElement[bool]:
-        """Insert the numbers by one INSERT … SELECT; return a clause that selects them.
+        """Insert the numbers by one INSERT … SELECT from the rows sent as one JSON
+        parameter; return a clause that selects them.
 
         One statement, not one per row: on SQLite the trigger that feeds the FTS5
         index would flush it for every statement (~5x slower), and on PostgreSQL
-        a statement per row costs ~2.5x as much.
+        a statement per row costs ~2.5x as much. One JSON text, not an array per
+        column: encoding 14 arrays of 20,000 items took the driver and SQLAlchemy's
+        per-item processing ~0.4 s a chunk of Python, while PostgreSQL waited.
         """
         sqlite = session.get_bind().dialect.name == "sqlite"
-        cells: list[Any]
+        rows = sa.literal(json.dumps(values))
+        cells: list[sa.ColumnElement[Any]]
         if sqlite:
             # SQLite writes one transaction at a time (BEGIN IMMEDIATE), so the rows
             # with higher ids than any before are these.
             last_id = await session.scalar(sa.select(sa.func.max(Number.id)))
-            item = sa.func.json_each(sa.literal(json.dumps(values))).table_valued("value")
+            item = sa.func.json_each(rows).table_valued("value")
             cells = [item.c.value.op("->>")(index) for index in range(len(_ROW_COLUMNS))]
         else:
-            columns = zip(*values, strict=True)
-            arrays = [
-                sa.literal(list(column), postgresql.ARRAY(_ARRAY_ITEM.get(name, sa.Text())))
-                for name, column in zip(_ROW_COLUMNS, columns, strict=True)
+            item = sa.func.jsonb_array_elements(sa.cast(rows, postgresql.JSONB)).table_valued(
+                "value"
+            )
+            cells = [
+                sa.cast(item.c.value.op("->>")(index), _CELL_TYPE.get(name, sa.Text()))
+                for index, name in enumerate(_ROW_COLUMNS)
             ]
-            rows = sa.func.unnest(*arrays).table_valued(*_ROW_COLUMNS).render_derived()
-            cells = list(rows.c)
         at = sa.literal(self.now, UTCDateTime())
         state = cells[_ROW_COLUMNS.index("state")]
         locked_at = sa.case((state == NumberState.LOCKED.value, at), else_=sa.null())
