@@ -57,7 +57,7 @@ class Viewer:
     def has_token(self) -> bool:
         return self.token_id != NO_TOKEN
 
-    def sees(self, org: "_AtPath") -> bool:
+    def sees(self, org: _AtPath) -> bool:
         return org.path.startswith(self.org_path)
 
     def has_role(self, role: Role) -> bool:

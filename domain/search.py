@@ -632,7 +632,7 @@ async def pages_per_organization(
         prepared = _kept(shape) if shape is not None else None
         arguments = parameters | {f"owner_{i}": org_id for i, org_id in enumerate(chunk)}
         if prepared is not None:
-            found = await prepared.rows(connection, arguments)
+            read = await prepared.rows(connection, arguments)
         else:
             if where is None:
                 problems = Problems()
@@ -642,8 +642,8 @@ async def pages_per_organization(
             query = _pages_statement(
                 dialect, where, include_descendants, request, in_order, columns
             )
-            found = await _first_rows(connection, shape, query, arguments)
-        for number in found:
+            read = await _first_rows(connection, shape, query, arguments)
+        for number in read:
             rows[number.owner_org].append(number)
     return {org_id: make_page(found, request) for org_id, found in rows.items()}
 

@@ -32,6 +32,9 @@ from models.database import Reads
 log = logging.getLogger(__name__)
 
 _Processor = Callable[[Any], Any] | None
+# Forms kept per statement and database (one per length of its lists: a view of 3
+# organizations and one of 40 run two).
+FORMS = 64
 # Any SELECT, of any columns.
 AnySelect = sa.Select[*tuple[Any, ...]]
 
@@ -86,6 +89,8 @@ class _Compiled:
         )
         form = self.forms.get(shape)
         if form is None:
+            if len(self.forms) >= FORMS:
+                del self.forms[next(iter(self.forms))]  # the oldest made
             form = self.forms[shape] = self._make_form(shape)
         return form
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from domain.clock import ManualClock
 from models import Organization, OrganizationKind
 from models.database import Database
-from models.prepared import Prepared
+from models.prepared import FORMS, Prepared
 from tests.support.databases import StatementCounter
 from tests.support.world import allow_intake, new_organization
 
@@ -155,3 +155,19 @@ async def test_a_read_cancelled_midway_leaves_no_connection_half_used(db: Databa
                 await asyncio.wait_for(slow.rows(connection), timeout=0.2)
         async with db.read_connection() as connection:
             assert [row.one for row in await quick.rows(connection)] == [1]
+
+
+async def test_forms_kept_are_bounded(db: Database, root: Organization) -> None:
+    """One form per length of a list: a process asked every length keeps FORMS of them,
+    and still answers each."""
+    prepared = Prepared(ORGANIZATIONS)
+    since = root.created_at - timedelta(days=1)
+    for length in range(1, FORMS + 10):
+        ids = [root.id, *range(10_000, 10_000 + length - 1)]
+        async with db.read_connection() as connection:
+            found = await prepared.rows(
+                connection, {"ids": ids, "kinds": [root.kind], "since": since}
+            )
+        assert [row.id for row in found] == [root.id]
+    [compiled] = prepared._compiled.values()
+    assert len(compiled.forms) == FORMS
