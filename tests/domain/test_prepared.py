@@ -37,6 +37,11 @@ ORGANIZATIONS = (
 )
 
 
+def only(root: Organization) -> dict[str, object]:
+    """ORGANIZATIONS' parameters that select `root` alone."""
+    return {"ids": [root.id], "kinds": [root.kind], "since": root.created_at - timedelta(days=1)}
+
+
 def typed(rows: Sequence[Sequence[object]]) -> list[object]:
     return [[(type(value), value) for value in row] for row in rows]
 
@@ -82,8 +87,7 @@ async def test_listeners_see_each_statement(
     db: Database, root: Organization, statements: StatementCounter
 ) -> None:
     prepared = Prepared(ORGANIZATIONS)
-    since = root.created_at - timedelta(days=1)
-    parameters = {"ids": [root.id], "kinds": [root.kind], "since": since}
+    parameters = only(root)
     for _ in range(3):
         async with db.read_connection() as connection:
             assert len(await prepared.rows(connection, parameters)) == 1
@@ -111,8 +115,7 @@ async def test_read_connections_go_back_to_the_pool(db: Database, root: Organiza
     """Whether the driver ran the statement or SQLAlchemy did (and began a transaction),
     the connection goes back, and one connection serves reads that follow one another."""
     prepared = Prepared(ORGANIZATIONS)
-    since = root.created_at - timedelta(days=1)
-    parameters = {"ids": [root.id], "kinds": [root.kind], "since": since}
+    parameters = only(root)
     for _ in range(3):
         async with db.read_connection() as connection:
             assert len(await prepared.rows(connection, parameters)) == 1
@@ -130,8 +133,7 @@ async def test_a_read_after_a_connection_was_invalidated_connects_again(
     """A connection found lost is invalidated (the whole pool is, on a disconnect), and
     the next checkout connects again: the statement runs on the new driver connection."""
     prepared = Prepared(ORGANIZATIONS)
-    since = root.created_at - timedelta(days=1)
-    parameters = {"ids": [root.id], "kinds": [root.kind], "since": since}
+    parameters = only(root)
     async with db.read_connection() as connection:
         await prepared.rows(connection, parameters)
     for _ in range(3):
