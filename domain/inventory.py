@@ -8,7 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.search import ORG_IDS, per_organization
+from domain.organizations import ORG_IDS
+from domain.search import per_organization
 from domain.series import SERIES_READ, SeriesRead
 from models import NumberState, Series
 from models.database import Reads

@@ -3,7 +3,7 @@
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -402,17 +402,15 @@ class OrganizationRead(NamedTuple):
         return ancestor_ids(self.path)
 
 
+# The organizations asked for, a parameter of statements made once (building and keying
+# a statement cost more than running it on the small tables they read).
+ORG_IDS: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
 # OrganizationRead's columns, in its order.
 _READ = tuple(getattr(Organization, name) for name in OrganizationRead._fields)
 # Made once: a nested view loads organizations a level at a time, and building and
 # keying the statement cost more than running it.
-_BY_IDS = sa.select(Organization).where(
-    Organization.id.in_(sa.bindparam("org_ids", expanding=True))
-)
-_READ_BY_IDS = Prepared(
-    sa.select(*_READ).where(Organization.id.in_(sa.bindparam("org_ids", expanding=True))),
-    OrganizationRead,
-)
+_BY_IDS = sa.select(Organization).where(Organization.id.in_(ORG_IDS))
+_READ_BY_IDS = Prepared(sa.select(*_READ).where(Organization.id.in_(ORG_IDS)), OrganizationRead)
 _CHILDREN = Prepared(
     sa.select(*_READ)
     .where(Organization.parent_id.in_(sa.bindparam("parent_ids", expanding=True)))

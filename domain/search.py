@@ -25,7 +25,7 @@ from domain import ids, lookups, organizations, patterns, phone, quick_filters
 from domain.access import Viewer
 from domain.details import capability_mask
 from domain.errors import ErrorCode, Problems
-from domain.organizations import subtree_clause
+from domain.organizations import ORG_IDS, subtree_clause
 from domain.pagination import Page, PageRequest, make_page
 from domain.series import TYPE_NAME as SERIES_TYPE
 from models import (
@@ -557,11 +557,6 @@ async def counts_by_quick_filter(
     problems.raise_if_any()
     row = (await session.execute(sa.select(*quick_filters.tab_sums()).where(*where))).one()
     return quick_filters.as_counts(list(row))
-
-
-# The organizations asked for, a parameter of statements made once (building and keying
-# a statement cost more than running it on the small counter tables).
-ORG_IDS: sa.BindParameter[Any] = sa.bindparam("org_ids", expanding=True)
 
 
 def per_organization(
