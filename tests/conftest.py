@@ -4,7 +4,9 @@ PostgreSQL gets a fresh database per run (tests/support/databases.py says where,
 what happens when it cannot be reached).
 """
 
+import contextlib
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +19,11 @@ from migrations import upgrade
 from models import Organization, Role
 from models.database import Database
 from settings import Settings
-from tests.support import differential
+from tests.support import differential, shared_dialects
 from tests.support.api import Api
 from tests.support.databases import BACKENDS, StatementCounter, empty_postgresql, pg_database
+
+shared_dialects.install()
 
 if differential.enabled():
     # Every query the suite sends also runs the plain graphql-core way, compared.
@@ -50,6 +54,10 @@ def pg_url() -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "numbra.db"
     upgrade(f"sqlite+aiosqlite:///{path}")
+    # In WAL mode already, as every connection puts it: a copy's first connection does
+    # not convert it (~2 ms a test).
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
     return path
 
 
