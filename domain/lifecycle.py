@@ -378,6 +378,28 @@ async def record_where(
         sa.literal(actor),
         sa.literal(remark, sa.Text()),
     ).where(where)
+    await _record_selected(session, select)
+
+
+async def record_added(
+    session: AsyncSession, added: sa.CTE, *, actor: str, at: datetime, remark: str | None
+) -> None:
+    """An ADDED event per number the INSERT … RETURNING id, organization_id, state that
+    `added` holds writes, in the same statement (PostgreSQL): not found again by number."""
+    select = sa.select(
+        added.c.id,
+        added.c.organization_id,
+        sa.literal(at, UTCDateTime()),
+        sa.literal("ADDED"),
+        sa.null(),
+        added.c.state,
+        sa.literal(actor),
+        sa.literal(remark, sa.Text()),
+    )
+    await _record_selected(session, select)
+
+
+async def _record_selected(session: AsyncSession, select: sa.Select[Any]) -> None:
     columns = [
         "number_id",
         "organization_id",

@@ -7,11 +7,13 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from domain import ids, operators
 from domain.access import Viewer
 from domain.clock import ManualClock
+from domain.csv import imports
 from models import Organization, OrganizationKind, Role
 from models.database import Database
 from models.operators import Operator
@@ -231,6 +233,32 @@ async def test_the_import_links_operators_as_adding_does(api: Api) -> None:
     seen = await _numbers(api, {"numbers": ["+6561000031", "+6561000032"]})
     assert seen["+6561000031"]["vendor"] == "Singtel"
     assert seen["+6561000032"]["operator"] == {"name": "StarHub"}
+
+
+async def test_each_imported_number_gets_its_own_rows_operator_in_every_chunk(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3 numbers, the vendors named in a different order in each, with spaces
+    and cases as a file gives them: each number has its own row's operator."""
+    monkeypatch.setattr(imports, "CHUNK", 3)
+    await _mutate(api, "createOperator", {"name": "Singtel"})
+    given = ["StarHub", " singtel", "M1", "M1 ", "StarHub", "SINGTEL ", "singtel", "M1", "StarHub"]
+    expected = {"starhub": "StarHub", "singtel": "Singtel", "m1": "M1"}
+    numbers = [f"+65610001{i:02d}" for i in range(len(given))]
+    rows = "".join(f"{n},{vendor},SG,DID\n" for n, vendor in zip(numbers, given, strict=True))
+    response = await api.upload_csv("number,vendor,country,sku\n" + rows)
+    assert response.status_code == 200, response.text
+    seen = await _numbers(api, {"numbers": numbers})
+    for number, vendor in zip(numbers, given, strict=True):
+        name = expected[vendor.strip().lower()]
+        assert seen[number]["vendor"] == name, number
+        assert seen[number]["operator"] == {"name": name}, number
+    listed = await _listed(api)
+    assert {name: row["numberCount"] for name, row in listed.items()} == {
+        "Singtel": 3,
+        "StarHub": 3,
+        "M1": 3,
+    }
 
 
 async def test_two_links_at_once_make_one_operator(db: Database, clock: ManualClock) -> None:
