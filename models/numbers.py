@@ -164,7 +164,8 @@ class Number(Base):
     tag: Mapped[str | None] = mapped_column(sa.String(200))
     notes: Mapped[str | None] = mapped_column(sa.Text)
     # The pool that holds the number.
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    # Indexed first in ix_numbers_organization_id_state (migration 0021).
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
     series_id: Mapped[int | None] = mapped_column(sa.ForeignKey("series.id"), index=True)
     state_changed_at: Mapped[datetime]
     # When a reservation or lock lapses; null for ones that never do.
@@ -222,7 +223,14 @@ class Number(Base):
     capacity: Mapped[int | None] = mapped_column(sa.Integer)
 
     __table_args__ = (
-        sa.Index("ix_numbers_state_expires_at", "state", "expires_at"),
+        # Only reserved and held numbers expire (migration 0021).
+        sa.Index(
+            "ix_numbers_state_expires_at",
+            "state",
+            "expires_at",
+            postgresql_where=sa.text("expires_at IS NOT NULL"),
+            sqlite_where=sa.text("expires_at IS NOT NULL"),
+        ),
         sa.Index("ix_numbers_organization_id_state", "organization_id", "state"),
         # Columns most numbers leave null, indexed where set: every lookup is by value,
         # and a number added or moved without one writes no entry (migration 0020).

@@ -99,7 +99,6 @@ async def _mislead_sqlite(db: Database) -> None:
     stats = {
         "sqlite_autoindex_numbers_1": "1000000 1",  # e164
         "ix_numbers_organization_id_state": "1000000 1000 200",
-        "ix_numbers_organization_id": "1000000 1000",
         "ix_numbers_state_expires_at": "1000000 200000 2",
     }
     async with db.engine.connect() as connection:
