@@ -4,8 +4,11 @@ subtree, every problem in userErrors, URLs refused where deliveries may not go."
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from models import OrganizationKind, Role
+from domain import ids
+from domain.csv import imports
+from models import Number, NumberEvent, NumberState, OrganizationKind, Role
 from settings import Settings
 from tests.support.api import Api, gid
 from tests.support.databases import StatementCounter
@@ -216,6 +219,34 @@ async def test_events_fill_the_delivery_log_and_a_ping_joins_it(api: Api) -> Non
     assert failed["webhookEndpoints"]["edges"][0]["node"]["deliveries"]["totalCount"] == 0
     again = await api.gql(REDELIVER, {"input": {"deliveryId": delivery["id"]}})
     assert again["redeliverWebhook"]["delivery"]["status"] == "PENDING"
+
+
+async def test_an_imports_added_events_each_get_their_delivery(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 2: each imported number's ADDED event is written with its number (on
+    PostgreSQL in the same statement) and gets its delivery, as an added one does."""
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    await _create(api, actions=["ADDED"])
+    numbers = [f"+656100070{i}" for i in range(5)]
+    rows = "".join(f"{n},Singtel,SG,DID\n" for n in numbers)
+    response = await api.upload_csv("number,vendor,country,sku\n" + rows)
+    assert response.status_code == 200, response.text
+    log = (await api.gql(ENDPOINTS))["webhookEndpoints"]["edges"][0]["node"]["deliveries"]
+    assert log["totalCount"] == len(numbers)
+    assert {edge["node"]["action"] for edge in log["edges"]} == {"ADDED"}
+    async with api.db.read() as session:
+        events = await session.execute(
+            sa.select(Number.e164, NumberEvent.id, NumberEvent.to_state)
+            .join(Number, Number.id == NumberEvent.number_id)
+            .where(NumberEvent.action == "ADDED")
+        )
+        added = {e164: (event_id, state) for e164, event_id, state in events}
+    assert sorted(added) == numbers
+    assert {state for _, state in added.values()} == {NumberState.AVAILABLE}
+    assert {edge["node"]["eventId"] for edge in log["edges"]} == {
+        ids.encode("NumberEvent", str(event_id)) for event_id, _ in added.values()
+    }
 
 
 async def test_pages_of_endpoints(api: Api) -> None:
