@@ -368,17 +368,10 @@ async def record_where(
     The states default to the one the number is in now. Each event records the pool
     the number is in now: viewers read only their pools' events (domain/history.py).
     """
-    select = sa.select(
-        Number.id,
-        Number.organization_id,
-        sa.literal(at, UTCDateTime()),
-        sa.literal(action),
-        from_state,
-        to_state,
-        sa.literal(actor),
-        sa.literal(remark, sa.Text()),
-    ).where(where)
-    await _record_selected(session, select)
+    select = _events_of(
+        Number.id, Number.organization_id, action, from_state, to_state, actor, at, remark
+    )
+    await _record_selected(session, select.where(where))
 
 
 async def record_added(
@@ -386,17 +379,33 @@ async def record_added(
 ) -> None:
     """An ADDED event per number the INSERT … RETURNING id, organization_id, state that
     `added` holds writes, in the same statement (PostgreSQL): not found again by number."""
-    select = sa.select(
-        added.c.id,
-        added.c.organization_id,
+    select = _events_of(
+        added.c.id, added.c.organization_id, "ADDED", sa.null(), added.c.state, actor, at, remark
+    )
+    await _record_selected(session, select)
+
+
+def _events_of(
+    number_id: Any,
+    organization_id: Any,
+    action: str,
+    from_state: Any,
+    to_state: Any,
+    actor: str,
+    at: datetime,
+    remark: str | None,
+) -> sa.Select[Any]:
+    """The event rows of numbers, in `_record_selected`'s columns."""
+    return sa.select(
+        number_id,
+        organization_id,
         sa.literal(at, UTCDateTime()),
-        sa.literal("ADDED"),
-        sa.null(),
-        added.c.state,
+        sa.literal(action),
+        from_state,
+        to_state,
         sa.literal(actor),
         sa.literal(remark, sa.Text()),
     )
-    await _record_selected(session, select)
 
 
 async def _record_selected(session: AsyncSession, select: sa.Select[Any]) -> None:

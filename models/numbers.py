@@ -135,10 +135,10 @@ _MOSTLY_NULL = (
 )
 
 
-def _where_set(name: str, column: str) -> sa.Index:
-    """An index of `column` holding only the rows where it is set."""
-    where = sa.text(f"{column} IS NOT NULL")
-    return sa.Index(name, column, postgresql_where=where, sqlite_where=where)
+def _where_set(name: str, *columns: str) -> sa.Index:
+    """An index of `columns` holding only the rows where the last of them is set."""
+    where = sa.text(f"{columns[-1]} IS NOT NULL")
+    return sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)
 
 
 class Number(Base):
@@ -224,13 +224,7 @@ class Number(Base):
 
     __table_args__ = (
         # Only reserved and held numbers expire (migration 0021).
-        sa.Index(
-            "ix_numbers_state_expires_at",
-            "state",
-            "expires_at",
-            postgresql_where=sa.text("expires_at IS NOT NULL"),
-            sqlite_where=sa.text("expires_at IS NOT NULL"),
-        ),
+        _where_set("ix_numbers_state_expires_at", "state", "expires_at"),
         sa.Index("ix_numbers_organization_id_state", "organization_id", "state"),
         # Columns most numbers leave null, indexed where set: every lookup is by value,
         # and a number added or moved without one writes no entry (migration 0020).

@@ -422,12 +422,13 @@ def _json_cell(value: object) -> object:
 class _Chunk(NamedTuple):
     """A chunk's checked rows, made ready to write (`_Writer.prepare`)."""
 
-    # The numbers' rows as one JSON array (`_ROW_CELLS`); their vendors, as given.
+    # The numbers' rows as one JSON array (`_ROW_CELLS`), and how many; their vendors,
+    # as given.
     rows: str
+    size: int
     vendors: list[str]
-    numbers: list[str]
-    # Per set of state columns the rows not AVAILABLE fill: the parameters setting them.
-    standing: dict[tuple[str, ...], list[dict[str, Any]] | str]
+    # The UPDATEs filling the state columns of the rows not AVAILABLE, with parameters.
+    standing: list[tuple[sa.Update, Any]]
 
 
 class _Writer:
@@ -460,11 +461,10 @@ class _Writer:
             head, vendor, tail = row.fields[:_VENDOR], row.fields.vendor, row.fields[_VENDOR + 1 :]
             index = vendors.setdefault(vendor.strip(), len(vendors))
             values.extend((n, *head, index, *tail, self.series_of(n)) for n in row.numbers)
-        numbers = [number for row in rows for number in row.numbers]
-        return _Chunk(json.dumps(values), list(vendors), numbers, self._standing(rows))
+        return _Chunk(json.dumps(values), len(values), list(vendors), self._standing(rows))
 
     async def insert(self, session: AsyncSession, chunk: _Chunk) -> int:
-        if not chunk.numbers:
+        if not chunk.size:
             return 0
         # Each vendor named is its operator's name, linked as addNumbers links it.
         linked = await operators.link(session, self.viewer, chunk.vendors, self.now)
@@ -472,17 +472,15 @@ class _Writer:
             [[linked[vendor].name, linked[vendor].operator_id] for vendor in chunk.vendors]
         )
         await self._numbers(session, chunk, links)
-        for names, params in chunk.standing.items():
-            if isinstance(params, str):
-                await session.execute(_standing_update_from_json(names), {"rows": params})
-            else:
-                await session.execute(_standing_update(names), params)
-        return len(chunk.numbers)
+        for update, params in chunk.standing:
+            await session.execute(update, params)
+        return chunk.size
 
-    def _standing(self, rows: Sequence[Row]) -> dict[tuple[str, ...], list[dict[str, Any]] | str]:
-        """The parameters filling the state columns of the rows not AVAILABLE, per kind of
-        state (each sets the same columns): on PostgreSQL one UPDATE … FROM the rows sent
-        as one JSON parameter; on SQLite one UPDATE with many parameter sets.
+    def _standing(self, rows: Sequence[Row]) -> list[tuple[sa.Update, Any]]:
+        """The UPDATEs, with their parameters, filling the state columns of the rows not
+        AVAILABLE, per kind of state (each sets the same columns): on PostgreSQL one
+        UPDATE … FROM the rows sent as one JSON parameter; on SQLite one UPDATE with many
+        parameter sets.
 
         Not a statement per row on PostgreSQL: each runs the statement triggers that keep
         the counts (~2 ms a statement: 20 s of a million-row import with every tenth LOCKED).
@@ -496,11 +494,14 @@ class _Writer:
             cells = {f"v_{name}": value for name, value in values.items()}
             params.extend({"v_key": number, **cells} for number in row.numbers)
         if self.sqlite:
-            return dict(by_columns)
-        return {
-            names: json.dumps([{k: _json_cell(v) for k, v in p.items()} for p in params])
+            return [(_standing_update(names), params) for names, params in by_columns.items()]
+        return [
+            (
+                _standing_update_from_json(names),
+                {"rows": json.dumps([{k: _json_cell(v) for k, v in p.items()} for p in params])},
+            )
             for names, params in by_columns.items()
-        }
+        ]
 
     async def _numbers(self, session: AsyncSession, chunk: _Chunk, links: str) -> None:
         """Insert the numbers by one INSERT … SELECT from the rows sent as one JSON
